@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! liverecord: a GStreamer plugin with one element, `liverecordsink`, that
+//! records live streams to rotating files the way a cloud recording service does.
+
+use gst::glib;
+
+mod format;
+pub mod index;
+mod liverecordsink;
+mod rotation;
+pub mod template;
+
+pub use liverecordsink::{Formats, RecordType};
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    liverecordsink::register(plugin)
+}
+
+gst::plugin_define!(
+    liverecord,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

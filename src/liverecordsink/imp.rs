@@ -1,0 +1,1801 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! GObject glue of `liverecordsink`: properties, pads, the data path and the
+//! finalisation of files.
+//!
+//! Lock order: `settings` before `state`. The `state` lock is never held while
+//! pushing data or events, posting messages, emitting signals or changing the
+//! state of a writer. Streams wait for each other on `cond`, paired with
+//! `state`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::writer::{required_elements, Writer, WriterSpec};
+use super::{Formats, RecordType};
+use crate::format::{Format, PART_SUFFIX};
+use crate::index::{self, IndexRecord};
+use crate::rotation::{CloseReason, Key, LeadAction, Timeline};
+use crate::template::{sanitize_component, LocationTemplate, TemplateVars};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "liverecordsink",
+        gst::DebugColorFlags::empty(),
+        Some("Live stream recorder"),
+    )
+});
+
+const DEFAULT_LOCATION: &str = "recordings/{stream_id}/{stream_id}_{start:%Y%m%dT%H%M%SZ}_{index}";
+const DEFAULT_STREAM_ID: &str = "live";
+const DEFAULT_FORMATS: Formats = Formats::MP4;
+const DEFAULT_RECORD_TYPE: RecordType = RecordType::Av;
+const DEFAULT_RECORD_INTERVAL: u32 = 7200;
+const MAX_RECORD_INTERVAL: u32 = 7200;
+const DEFAULT_MP4_FRAGMENT_DURATION: u32 = 1000;
+const DEFAULT_PLAYBACK_URL_TEMPLATE: &str = "";
+const DEFAULT_INDEX_LOCATION: &str = "recordings/index.jsonl";
+
+/// How long audio may wait for video to reach its running time before it is
+/// routed without knowing whether video will cut there.
+const FOLLOWER_WAIT_LIMIT: Duration = Duration::from_secs(3);
+/// How long stopping waits for muxers to finalise their files.
+const FINALISE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+struct Settings {
+    location: String,
+    stream_id: String,
+    formats: Formats,
+    record_type: RecordType,
+    record_interval: u32,
+    mp4_fragment_duration: u32,
+    playback_url_template: String,
+    index_location: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            location: DEFAULT_LOCATION.into(),
+            stream_id: DEFAULT_STREAM_ID.into(),
+            formats: DEFAULT_FORMATS,
+            record_type: DEFAULT_RECORD_TYPE,
+            record_interval: DEFAULT_RECORD_INTERVAL,
+            mp4_fragment_duration: DEFAULT_MP4_FRAGMENT_DURATION,
+            playback_url_template: DEFAULT_PLAYBACK_URL_TEMPLATE.into(),
+            index_location: DEFAULT_INDEX_LOCATION.into(),
+        }
+    }
+}
+
+/// The settings validated at start; shared by the data path and finalisation.
+#[derive(Debug)]
+struct Config {
+    template: LocationTemplate,
+    /// Raw stream id, as set by the user (messages and index).
+    stream_id: String,
+    /// Path-safe stream id (file names).
+    safe_stream_id: String,
+    formats: Vec<Format>,
+    record_type: RecordType,
+    interval_ns: u64,
+    mp4_fragment_ms: u32,
+    playback_url_template: Option<String>,
+    index_path: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Video = 0,
+    Audio = 1,
+}
+
+impl Stream {
+    fn from_pad(pad: &gst::Pad) -> Stream {
+        if pad.name().starts_with("video") {
+            Stream::Video
+        } else {
+            Stream::Audio
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Video => "video",
+            Stream::Audio => "audio",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Input {
+    /// The pad exists and its stream is recorded (record-type).
+    active: bool,
+    caps: Option<gst::Caps>,
+    segment: Option<gst::FormattedSegment<gst::ClockTime>>,
+    eos: bool,
+    /// Highest running time seen.
+    position: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Stats {
+    files_closed: u64,
+    bytes_written: u64,
+    video_frames: u64,
+    audio_frames: u64,
+    frames_dropped: u64,
+    interruptions: u64,
+}
+
+/// One open file of a channel.
+struct OpenFile {
+    key: Key,
+    writer: Option<Writer>,
+    session: u64,
+    index: u64,
+    part_path: PathBuf,
+    audio_only: bool,
+    start_rt: u64,
+    /// Subtracted from running times to give the file's timestamps.
+    base_rt: u64,
+    end_rt: u64,
+    start_wall: DateTime<Utc>,
+    frames: [u64; 2],
+    has: [bool; 2],
+    caps_sent: [bool; 2],
+    eos_wanted: [bool; 2],
+    eos_sent: [bool; 2],
+    drained: bool,
+    reason: Option<CloseReason>,
+}
+
+impl OpenFile {
+    /// Marks the inputs of `streams` finished and returns the writer pads
+    /// that must now get EOS.
+    fn finish(&mut self, streams: &[Stream], reason: Option<CloseReason>) -> Vec<gst::Pad> {
+        if self.reason.is_none() {
+            self.reason = reason;
+        }
+        for s in streams {
+            self.eos_wanted[*s as usize] = true;
+        }
+        self.take_eos_pads()
+    }
+
+    fn take_eos_pads(&mut self) -> Vec<gst::Pad> {
+        let Some(w) = &self.writer else {
+            return Vec::new();
+        };
+        let mut pads = Vec::new();
+        for (s, pad) in [(Stream::Video, &w.video), (Stream::Audio, &w.audio)] {
+            let i = s as usize;
+            if let Some(pad) = pad {
+                if self.eos_wanted[i] && !self.eos_sent[i] {
+                    self.eos_sent[i] = true;
+                    pads.push(pad.clone());
+                }
+            }
+        }
+        pads
+    }
+}
+
+struct Channel {
+    format: Format,
+    lead: Stream,
+    follower: Option<Stream>,
+    timeline: Timeline,
+    files: Vec<OpenFile>,
+    next_index: u64,
+}
+
+impl Channel {
+    fn file_mut(&mut self, key: Key) -> Option<&mut OpenFile> {
+        self.files.iter_mut().find(|f| f.key == key)
+    }
+    fn streams(&self) -> Vec<Stream> {
+        std::iter::once(self.lead).chain(self.follower).collect()
+    }
+}
+
+struct State {
+    cfg: Arc<Config>,
+    inputs: [Input; 2],
+    channels: Vec<Channel>,
+    session: u64,
+    anchor: Option<(u64, DateTime<Utc>)>,
+    stats: Stats,
+    flushing: bool,
+    stopping: bool,
+    /// Every input reached EOS: EOS goes downstream once all files are closed.
+    eos: bool,
+    eos_pushed: bool,
+    /// Video stopped advancing while audio waited for it; stop waiting until
+    /// it moves again.
+    lead_stalled: bool,
+}
+
+/// A buffer on its way into a writer.
+struct Push {
+    chan: usize,
+    key: Key,
+    stream: Stream,
+    caps: Option<gst::Caps>,
+    buffer: gst::Buffer,
+}
+
+/// Work decided under the state lock and carried out after releasing it.
+#[derive(Default)]
+struct Plan {
+    eos: Vec<gst::Pad>,
+    opens: Vec<(usize, Key)>,
+    pushes: Vec<Push>,
+    request_keyframe: bool,
+}
+
+pub struct LiveRecordSink {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    cond: Condvar,
+    /// Internal source pad feeding a fakesink, which takes EOS once every file
+    /// is finalised so that the bin posts EOS only then.
+    eos_pad: OnceLock<gst::Pad>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for LiveRecordSink {
+    const NAME: &'static str = "GstLiveRecordSink";
+    type Type = super::LiveRecordSink;
+    type ParentType = gst::Bin;
+
+    fn new() -> Self {
+        LiveRecordSink {
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+            cond: Condvar::new(),
+            eos_pad: OnceLock::new(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn wall_at(anchor: (u64, DateTime<Utc>), rt: u64) -> DateTime<Utc> {
+    let delta = rt as i128 - anchor.0 as i128;
+    let delta = delta.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+    anchor.1 + chrono::Duration::nanoseconds(delta)
+}
+
+fn with_extension(base: &Path, ext: &str) -> PathBuf {
+    let mut s = base.as_os_str().to_os_string();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> String {
+    format!("{}: {e}", path.display())
+}
+
+/// Caps the pads offer, in order of preference for the chosen formats.
+fn sink_caps(stream: Stream, formats: Formats) -> gst::Caps {
+    let wants_bytestream =
+        formats.contains(Formats::HLS) && !formats.intersects(Formats::MP4 | Formats::FLV);
+    let mut caps = gst::Caps::new_empty();
+    {
+        let caps = caps.get_mut().expect("new caps are writable");
+        match stream {
+            Stream::Video => {
+                let h264 = |f: &str| {
+                    gst::Structure::builder("video/x-h264")
+                        .field("stream-format", f)
+                        .field("alignment", "au")
+                        .build()
+                };
+                let h265 = |f: &str| {
+                    gst::Structure::builder("video/x-h265")
+                        .field("stream-format", f)
+                        .field("alignment", "au")
+                        .build()
+                };
+                let order: &[(&str, &str)] = if wants_bytestream {
+                    &[("byte-stream", "byte-stream"), ("avc", "hvc1")]
+                } else {
+                    &[("avc", "hvc1"), ("byte-stream", "byte-stream")]
+                };
+                for (a, b) in order {
+                    caps.append_structure(h264(a));
+                    caps.append_structure(h265(b));
+                    if *b == "hvc1" {
+                        caps.append_structure(h265("hev1"));
+                    }
+                }
+            }
+            Stream::Audio => {
+                let aac = |f: &str| {
+                    gst::Structure::builder("audio/mpeg")
+                        .field("mpegversion", gst::List::new([4i32, 2i32]))
+                        .field("stream-format", f)
+                        .build()
+                };
+                if wants_bytestream || formats == Formats::AAC {
+                    caps.append_structure(aac("adts"));
+                    caps.append_structure(aac("raw"));
+                } else {
+                    caps.append_structure(aac("raw"));
+                    caps.append_structure(aac("adts"));
+                }
+                caps.append_structure(
+                    gst::Structure::builder("audio/mpeg")
+                        .field("mpegversion", 1i32)
+                        .field("layer", 3i32)
+                        .build(),
+                );
+                caps.append_structure(gst::Structure::new_empty("audio/x-opus"));
+            }
+        }
+    }
+    caps
+}
+
+impl LiveRecordSink {
+    fn lock_state(&self) -> MutexGuard<'_, Option<State>> {
+        lock(&self.state)
+    }
+
+    // ---------------------------------------------------------------- start
+
+    fn validate(&self, s: &Settings) -> Result<Config, gst::ErrorMessage> {
+        let template = LocationTemplate::parse(&s.location).map_err(|e| {
+            gst::error_msg!(
+                gst::ResourceError::Settings,
+                ["Invalid location '{}': {}", s.location, e]
+            )
+        })?;
+        if s.stream_id.is_empty() {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                ["stream-id must not be empty"]
+            ));
+        }
+        if s.record_interval == 0 || s.record_interval > MAX_RECORD_INTERVAL {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                [
+                    "record-interval must be 1 to {} seconds, not {}",
+                    MAX_RECORD_INTERVAL,
+                    s.record_interval
+                ]
+            ));
+        }
+        let formats: Vec<Format> = Format::ALL
+            .into_iter()
+            .filter(|f| {
+                s.formats.contains(match f {
+                    Format::Mp4 => Formats::MP4,
+                    Format::Flv => Formats::FLV,
+                    Format::Aac => Formats::AAC,
+                    Format::Hls => Formats::HLS,
+                })
+            })
+            .collect();
+        if formats.is_empty() {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Settings,
+                ["formats is empty: choose at least one of mp4, flv, aac, hls"]
+            ));
+        }
+        for f in &formats {
+            if !matches!(f, Format::Mp4) {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    [
+                        "format '{}' is not implemented yet in this version; use formats=mp4",
+                        f.name()
+                    ]
+                ));
+            }
+        }
+        for f in &formats {
+            for e in required_elements(*f) {
+                if gst::ElementFactory::find(e).is_none() {
+                    return Err(gst::error_msg!(
+                        gst::CoreError::MissingPlugin,
+                        [
+                            "The GStreamer element '{}' needed for {} recording is missing: install gstreamer1.0-plugins-good, gstreamer1.0-plugins-bad and gstreamer1.0-plugins-ugly",
+                            e,
+                            f.name()
+                        ]
+                    ));
+                }
+            }
+        }
+        let playback_url_template = Some(s.playback_url_template.clone()).filter(|t| !t.is_empty());
+        if let Some(t) = &playback_url_template {
+            check_playback_template(t).map_err(|p| {
+                gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    [
+                        "Unknown placeholder {{{}}} in playback-url-template; known: {{path}} {{filename}} {{stream_id}} {{format}} {{file_id}}",
+                        p
+                    ]
+                )
+            })?;
+        }
+        Ok(Config {
+            template,
+            safe_stream_id: sanitize_component(&s.stream_id),
+            stream_id: s.stream_id.clone(),
+            formats,
+            record_type: s.record_type,
+            interval_ns: u64::from(s.record_interval) * 1_000_000_000,
+            mp4_fragment_ms: s.mp4_fragment_duration,
+            playback_url_template,
+            index_path: Some(PathBuf::from(&s.index_location))
+                .filter(|p| !p.as_os_str().is_empty()),
+        })
+    }
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = lock(&self.settings).clone();
+        let cfg = self.validate(&settings)?;
+        let resume = match &cfg.index_path {
+            Some(p) => index::scan(p, &cfg.stream_id).map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenRead,
+                    ["Cannot read the index {}: {}", p.display(), e]
+                )
+            })?,
+            None => index::Resume::default(),
+        };
+
+        let obj = self.obj();
+        let has_video = obj.static_pad("video").is_some();
+        let has_audio = obj.static_pad("audio").is_some();
+        let video = has_video && cfg.record_type != RecordType::Audio;
+        let audio = has_audio && cfg.record_type != RecordType::Video;
+
+        let mut inputs: [Input; 2] = Default::default();
+        inputs[Stream::Video as usize].active = video;
+        inputs[Stream::Audio as usize].active = audio;
+
+        let mut channels = Vec::new();
+        for f in &cfg.formats {
+            let (lead, follower) = match (f.holds_video() && video, audio) {
+                (true, true) => (Stream::Video, Some(Stream::Audio)),
+                (true, false) => (Stream::Video, None),
+                (false, _) => (Stream::Audio, None),
+            };
+            channels.push(Channel {
+                format: *f,
+                lead,
+                follower,
+                timeline: Timeline::new(Some(cfg.interval_ns)),
+                files: Vec::new(),
+                next_index: resume.next_index_for(f.name()),
+            });
+        }
+
+        if let Some(pad) = self.eos_pad.get() {
+            let _ = pad.set_active(true);
+            let _ = pad.store_sticky_event(
+                &gst::event::StreamStart::builder(&format!("{}/eos", obj.name())).build(),
+            );
+            let _ = pad.store_sticky_event(&gst::event::Segment::new(&gst::FormattedSegment::<
+                gst::ClockTime,
+            >::new()));
+        }
+
+        gst::info!(
+            CAT,
+            imp = self,
+            "Starting: stream {} session {} formats {:?}",
+            cfg.stream_id,
+            resume.next_session,
+            cfg.formats
+        );
+        *self.lock_state() = Some(State {
+            cfg: Arc::new(cfg),
+            inputs,
+            channels,
+            session: resume.next_session,
+            anchor: None,
+            stats: Stats::default(),
+            flushing: false,
+            stopping: false,
+            eos: false,
+            eos_pushed: false,
+            lead_stalled: false,
+        });
+        Ok(())
+    }
+
+    /// Finalises every open file with `reason=stopped` and waits for them.
+    fn stop(&self) {
+        let mut eos = Vec::new();
+        {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            state.stopping = true;
+            for ch in &mut state.channels {
+                ch.timeline.close_all();
+                let streams = ch.streams();
+                for f in &mut ch.files {
+                    eos.extend(f.finish(&streams, Some(CloseReason::Stopped)));
+                }
+            }
+        }
+        self.cond.notify_all();
+        for pad in eos {
+            pad.push_event(gst::event::Eos::new());
+        }
+
+        let deadline = Instant::now() + FINALISE_TIMEOUT;
+        loop {
+            // Finalise what has drained, here, so that nothing is left behind.
+            let drained = {
+                let guard = self.lock_state();
+                let Some(state) = guard.as_ref() else { return };
+                let mut list = Vec::new();
+                let mut remaining = 0;
+                for (ci, ch) in state.channels.iter().enumerate() {
+                    for f in &ch.files {
+                        remaining += 1;
+                        if f.drained || Instant::now() >= deadline {
+                            list.push((ci, f.key));
+                        }
+                    }
+                }
+                if remaining == 0 {
+                    break;
+                }
+                if list.is_empty() {
+                    let timeout = deadline.saturating_duration_since(Instant::now());
+                    let _ = self
+                        .cond
+                        .wait_timeout(guard, timeout.min(Duration::from_millis(200)));
+                    continue;
+                }
+                list
+            };
+            if Instant::now() >= deadline {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Close,
+                    [
+                        "Muxers did not finalise within {:?}; keeping the files as written",
+                        FINALISE_TIMEOUT
+                    ]
+                );
+            }
+            for (ci, key) in drained {
+                self.finalize(ci, key);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ data path
+
+    fn sink_chain(
+        &self,
+        pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let stream = Stream::from_pad(pad);
+        let Some(ts) = buffer.pts().or(buffer.dts()) else {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                [
+                    "A {} buffer has no timestamp: liverecordsink needs timestamped, parsed streams (h264parse, aacparse)",
+                    stream.name()
+                ]
+            );
+            return Err(gst::FlowError::Error);
+        };
+
+        let mut waited = Duration::ZERO;
+        let plan = loop {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else {
+                return Err(gst::FlowError::Flushing);
+            };
+            if state.flushing || state.stopping {
+                return Err(gst::FlowError::Flushing);
+            }
+            let input = &state.inputs[stream as usize];
+            if !input.active {
+                return Ok(gst::FlowSuccess::Ok);
+            }
+            let Some(segment) = &input.segment else {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ["{} data arrived before a segment", stream.name()]
+                );
+                return Err(gst::FlowError::Error);
+            };
+            let Some(rt) = segment.to_running_time(ts).map(|t| t.nseconds()) else {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Dropping {} buffer outside segment",
+                    stream.name()
+                );
+                state.stats.frames_dropped += 1;
+                return Ok(gst::FlowSuccess::Ok);
+            };
+
+            if stream == Stream::Audio && self.follower_must_wait(state, rt) {
+                if waited < FOLLOWER_WAIT_LIMIT {
+                    let start = Instant::now();
+                    let (g, _) = self
+                        .cond
+                        .wait_timeout(guard, Duration::from_millis(100))
+                        .unwrap_or_else(|e| e.into_inner());
+                    drop(g);
+                    waited += start.elapsed();
+                    continue;
+                }
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "Video did not reach audio at {} within {:?}; routing audio without it",
+                    gst::ClockTime::from_nseconds(rt),
+                    FOLLOWER_WAIT_LIMIT
+                );
+                state.lead_stalled = true;
+            }
+            break self.plan_buffer(state, stream, &buffer, rt);
+        };
+        self.cond.notify_all();
+        self.execute(pad, stream, plan)
+    }
+
+    /// Whether audio at `rt` must wait for video to pass it.
+    fn follower_must_wait(&self, state: &State, rt: u64) -> bool {
+        let video = &state.inputs[Stream::Video as usize];
+        let video_can_cut = video.active && !video.eos && !state.lead_stalled;
+        state.channels.iter().any(|ch| {
+            if ch.follower != Some(Stream::Audio) {
+                return false;
+            }
+            if video_can_cut
+                && video.position.is_none_or(|p| p < rt)
+                && ch.timeline.follower_must_wait(rt)
+            {
+                return true;
+            }
+            // The file this frame belongs to is still being set up.
+            ch.files
+                .iter()
+                .any(|f| f.writer.is_none() && rt >= f.start_rt && f.eos_wanted == [false, false])
+        })
+    }
+
+    fn plan_buffer(
+        &self,
+        state: &mut State,
+        stream: Stream,
+        buffer: &gst::Buffer,
+        rt: u64,
+    ) -> Plan {
+        let mut plan = Plan::default();
+        let keyframe =
+            stream == Stream::Audio || !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let input = &mut state.inputs[stream as usize];
+        let dts_rt = buffer
+            .dts()
+            .zip(input.segment.as_ref())
+            .and_then(|(d, seg)| seg.to_running_time(d))
+            .map(|t| t.nseconds());
+        let end_rt = rt + buffer.duration().map(|d| d.nseconds()).unwrap_or(0);
+        if stream == Stream::Video {
+            input.position = Some(input.position.map_or(rt, |p| p.max(rt)));
+            state.lead_stalled = false;
+        }
+        let anchor = *state.anchor.get_or_insert_with(|| (rt, Utc::now()));
+        let caps = input.caps.clone();
+        let cfg = state.cfg.clone();
+        let mut written = false;
+
+        for (ci, ch) in state.channels.iter_mut().enumerate() {
+            let target = if ch.lead == stream {
+                let d = ch.timeline.on_lead(rt, keyframe);
+                plan.request_keyframe |= d.request_keyframe && stream == Stream::Video;
+                match d.action {
+                    LeadAction::Drop => None,
+                    LeadAction::Write(k) => Some(k),
+                    LeadAction::Open(k) => {
+                        open_file(&cfg, state.session, anchor, ch, k, rt, dts_rt);
+                        plan.opens.push((ci, k));
+                        Some(k)
+                    }
+                    LeadAction::Rotate {
+                        close,
+                        reason,
+                        open,
+                    } => {
+                        let follower_done =
+                            ch.follower.is_none_or(|f| state.inputs[f as usize].eos);
+                        let mut streams = vec![ch.lead];
+                        if follower_done {
+                            streams.extend(ch.follower);
+                        }
+                        if let Some(f) = ch.file_mut(close) {
+                            plan.eos.extend(f.finish(&streams, Some(reason)));
+                        }
+                        if follower_done {
+                            ch.timeline.follower_ended();
+                        }
+                        open_file(&cfg, state.session, anchor, ch, open, rt, dts_rt);
+                        plan.opens.push((ci, open));
+                        Some(open)
+                    }
+                }
+            } else if ch.follower == Some(stream) {
+                let route = ch.timeline.route_follower(rt);
+                for k in route.finished {
+                    if let Some(f) = ch.file_mut(k) {
+                        plan.eos.extend(f.finish(&[stream], None));
+                    }
+                }
+                route.target
+            } else {
+                None
+            };
+
+            let Some(key) = target else { continue };
+            let Some(file) = ch.file_mut(key) else {
+                continue;
+            };
+            file.frames[stream as usize] += 1;
+            file.end_rt = file.end_rt.max(end_rt);
+            let send_caps = !file.caps_sent[stream as usize];
+            if send_caps && file.writer.is_some() {
+                file.caps_sent[stream as usize] = true;
+            }
+            let mut out = buffer.clone();
+            {
+                let b = out.make_mut();
+                b.set_pts(gst::ClockTime::from_nseconds(
+                    rt.saturating_sub(file.base_rt),
+                ));
+                b.set_dts(
+                    dts_rt.map(|d| gst::ClockTime::from_nseconds(d.saturating_sub(file.base_rt))),
+                );
+            }
+            plan.pushes.push(Push {
+                chan: ci,
+                key,
+                stream,
+                caps: if send_caps { caps.clone() } else { None },
+                buffer: out,
+            });
+            written = true;
+        }
+
+        if written {
+            match stream {
+                Stream::Video => state.stats.video_frames += 1,
+                Stream::Audio => state.stats.audio_frames += 1,
+            }
+        } else {
+            state.stats.frames_dropped += 1;
+        }
+        plan
+    }
+
+    /// Carries out a plan with no lock held.
+    fn execute(
+        &self,
+        pad: &gst::Pad,
+        stream: Stream,
+        plan: Plan,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        for p in plan.eos {
+            p.push_event(gst::event::Eos::new());
+        }
+        for (ci, key) in plan.opens {
+            self.start_writer(ci, key)?;
+        }
+        if plan.request_keyframe {
+            gst::debug!(CAT, imp = self, "Requesting a keyframe upstream");
+            pad.push_event(
+                gst_video::UpstreamForceKeyUnitEvent::builder()
+                    .all_headers(true)
+                    .build(),
+            );
+        }
+        for push in plan.pushes {
+            let target = {
+                let mut guard = self.lock_state();
+                guard.as_mut().and_then(|s| {
+                    let f = s.channels.get_mut(push.chan)?.file_mut(push.key)?;
+                    let w = f.writer.as_ref()?;
+                    let pad = match push.stream {
+                        Stream::Video => w.video.clone(),
+                        Stream::Audio => w.audio.clone(),
+                    }?;
+                    f.caps_sent[push.stream as usize] = true;
+                    Some(pad)
+                })
+            };
+            let Some(target) = target else { continue };
+            if let Some(caps) = push.caps {
+                target.push_event(gst::event::Caps::new(&caps));
+            }
+            match target.push(push.buffer) {
+                Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {}
+                Err(gst::FlowError::NotNegotiated) => {
+                    let caps = {
+                        let guard = self.lock_state();
+                        guard
+                            .as_ref()
+                            .and_then(|s| s.inputs[stream as usize].caps.clone())
+                    };
+                    let format = self.channel_format(push.chan);
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        [
+                            "The {} format cannot take {} caps {}",
+                            format,
+                            stream.name(),
+                            caps.map(|c| c.to_string()).unwrap_or_default()
+                        ]
+                    );
+                    return Err(gst::FlowError::NotNegotiated);
+                }
+                Err(e) => {
+                    gst::error!(CAT, imp = self, "Writer returned {e:?}");
+                    return Err(e);
+                }
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn channel_format(&self, ci: usize) -> &'static str {
+        self.lock_state()
+            .as_ref()
+            .and_then(|s| s.channels.get(ci))
+            .map(|c| c.format.name())
+            .unwrap_or("?")
+    }
+
+    /// Builds and starts the writer of a file decided under the lock.
+    fn start_writer(&self, ci: usize, key: Key) -> Result<(), gst::FlowError> {
+        let (spec_name, format, part_path, video, audio, frag) = {
+            let guard = self.lock_state();
+            let Some(state) = guard.as_ref() else {
+                return Err(gst::FlowError::Flushing);
+            };
+            let Some(ch) = state.channels.get(ci) else {
+                return Err(gst::FlowError::Error);
+            };
+            let Some(f) = ch.files.iter().find(|f| f.key == key) else {
+                return Err(gst::FlowError::Error);
+            };
+            let caps = |s: Stream| f.has[s as usize].then(|| state.inputs[s as usize].caps.clone());
+            (
+                format!("writer-{}-{:05}-{}", ch.format.name(), f.index, key),
+                ch.format,
+                f.part_path.clone(),
+                caps(Stream::Video),
+                caps(Stream::Audio),
+                state.cfg.mp4_fragment_ms,
+            )
+        };
+
+        let result = prepare_part(&part_path).and_then(|_| {
+            let weak = self.obj().downgrade();
+            let writer = Writer::build(
+                WriterSpec {
+                    name: spec_name,
+                    format,
+                    part_path: &part_path,
+                    video: video.clone(),
+                    audio: audio.clone(),
+                    mp4_fragment_ms: frag,
+                },
+                move || {
+                    if let Some(obj) = weak.upgrade() {
+                        obj.imp().writer_drained(ci, key);
+                    }
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            self.obj()
+                .add(&writer.bin)
+                .map_err(|e| format!("cannot add writer: {e}"))?;
+            if let Err(e) = writer.start() {
+                let _ = self.obj().remove(&writer.bin);
+                return Err(e.to_string());
+            }
+            Ok(writer)
+        });
+
+        let writer = match result {
+            Ok(w) => w,
+            Err(msg) => {
+                {
+                    let mut guard = self.lock_state();
+                    if let Some(ch) = guard.as_mut().and_then(|s| s.channels.get_mut(ci)) {
+                        ch.files.retain(|f| f.key != key);
+                        ch.timeline.close_all();
+                    }
+                }
+                self.cond.notify_all();
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::OpenWrite,
+                    ["Cannot record {}: {}", part_path.display(), msg]
+                );
+                return Err(gst::FlowError::Error);
+            }
+        };
+
+        let (eos, msg) = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else {
+                writer.shutdown();
+                return Err(gst::FlowError::Flushing);
+            };
+            let cfg = state.cfg.clone();
+            let Some(ch) = state.channels.get_mut(ci) else {
+                return Err(gst::FlowError::Error);
+            };
+            let format = ch.format;
+            let Some(f) = ch.file_mut(key) else {
+                return Err(gst::FlowError::Error);
+            };
+            f.caps_sent = [
+                video.as_ref().is_some_and(|c| c.is_some()),
+                audio.as_ref().is_some_and(|c| c.is_some()),
+            ];
+            f.writer = Some(writer);
+            // Closed while it was being built (stop, EOS): drain it now.
+            let eos = f.take_eos_pads();
+            let s = file_structure("liverecordsink-file-opened", &cfg, format, f);
+            (eos, s.build())
+        };
+        self.cond.notify_all();
+        for p in eos {
+            p.push_event(gst::event::Eos::new());
+        }
+        self.post(msg);
+        Ok(())
+    }
+
+    fn post(&self, s: gst::Structure) {
+        let obj = self.obj();
+        let _ = obj.post_message(gst::message::Element::builder(s).src(&*obj).build());
+    }
+
+    // --------------------------------------------------------------- events
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        let stream = Stream::from_pad(pad);
+        match event.view() {
+            EventView::Caps(c) => {
+                let caps = c.caps_owned();
+                let eos = {
+                    let mut guard = self.lock_state();
+                    let Some(state) = guard.as_mut() else {
+                        return false;
+                    };
+                    let input = &mut state.inputs[stream as usize];
+                    let changed = input.caps.as_ref().is_some_and(|old| *old != caps);
+                    input.caps = Some(caps);
+                    if changed && input.active {
+                        gst::info!(
+                            CAT,
+                            imp = self,
+                            "{} caps changed: closing files",
+                            stream.name()
+                        );
+                        self.interrupt(state, stream, CloseReason::CapsChanged)
+                    } else {
+                        Vec::new()
+                    }
+                };
+                for p in eos {
+                    p.push_event(gst::event::Eos::new());
+                }
+                true
+            }
+            EventView::Segment(s) => {
+                let Ok(segment) = s.segment().clone().downcast::<gst::ClockTime>() else {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ["{} segment is not in TIME format", stream.name()]
+                    );
+                    return false;
+                };
+                if let Some(state) = self.lock_state().as_mut() {
+                    state.inputs[stream as usize].segment = Some(segment);
+                }
+                true
+            }
+            EventView::Eos(_) => {
+                self.input_eos(stream);
+                true
+            }
+            EventView::FlushStart(_) => {
+                if let Some(state) = self.lock_state().as_mut() {
+                    state.flushing = true;
+                }
+                self.cond.notify_all();
+                true
+            }
+            EventView::FlushStop(_) => {
+                if let Some(state) = self.lock_state().as_mut() {
+                    state.flushing = false;
+                    state.inputs[stream as usize].segment = None;
+                }
+                true
+            }
+            EventView::StreamStart(_) | EventView::Gap(_) | EventView::Tag(_) => true,
+            _ => {
+                if event.is_serialized() {
+                    true
+                } else {
+                    gst::Pad::event_default(pad, Some(&*self.obj()), event)
+                }
+            }
+        }
+    }
+
+    /// Closes every file that records `stream` now (an interruption).
+    fn interrupt(&self, state: &mut State, stream: Stream, reason: CloseReason) -> Vec<gst::Pad> {
+        let mut eos = Vec::new();
+        let mut any = false;
+        for ch in &mut state.channels {
+            if ch.lead != stream && ch.follower != Some(stream) {
+                continue;
+            }
+            ch.timeline.close_all();
+            let streams = ch.streams();
+            for f in &mut ch.files {
+                any = true;
+                eos.extend(f.finish(&streams, Some(reason)));
+            }
+        }
+        if any {
+            state.stats.interruptions += 1;
+        }
+        eos
+    }
+
+    fn input_eos(&self, stream: Stream) {
+        let mut eos = Vec::new();
+        {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            state.inputs[stream as usize].eos = true;
+            for ch in &mut state.channels {
+                if ch.lead == stream {
+                    // The current file keeps taking the follower until it ends.
+                    if let Some(k) = ch.timeline.current() {
+                        if let Some(f) = ch.file_mut(k) {
+                            eos.extend(f.finish(&[stream], None));
+                        }
+                    }
+                } else if ch.follower == Some(stream) {
+                    for k in ch.timeline.follower_ended() {
+                        if let Some(f) = ch.file_mut(k) {
+                            eos.extend(f.finish(&[stream], None));
+                        }
+                    }
+                    if let Some(k) = ch.timeline.current() {
+                        if let Some(f) = ch.file_mut(k) {
+                            eos.extend(f.finish(&[stream], None));
+                        }
+                    }
+                }
+            }
+            let all_eos = state.inputs.iter().all(|i| !i.active || i.eos);
+            if all_eos {
+                gst::info!(CAT, imp = self, "All inputs ended: finalising files");
+                for ch in &mut state.channels {
+                    ch.timeline.close_all();
+                    let streams = ch.streams();
+                    for f in &mut ch.files {
+                        eos.extend(f.finish(&streams, Some(CloseReason::Eos)));
+                    }
+                }
+                state.eos = true;
+            }
+        }
+        self.cond.notify_all();
+        for p in eos {
+            p.push_event(gst::event::Eos::new());
+        }
+        self.maybe_forward_eos();
+    }
+
+    /// Sends EOS downstream (to the internal fakesink) once every input has
+    /// ended and every file is finalised, so that the bin posts EOS then.
+    fn maybe_forward_eos(&self) {
+        let push = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            let done =
+                state.eos && !state.eos_pushed && state.channels.iter().all(|c| c.files.is_empty());
+            if done {
+                state.eos_pushed = true;
+            }
+            done
+        };
+        if push {
+            if let Some(pad) = self.eos_pad.get() {
+                gst::info!(CAT, imp = self, "All files finalised: posting EOS");
+                pad.push_event(gst::event::Eos::new());
+            }
+        }
+    }
+
+    // --------------------------------------------------------- finalisation
+
+    /// Called on a muxer's streaming thread when its file sink got EOS.
+    fn writer_drained(&self, ci: usize, key: Key) {
+        let stopping = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            if let Some(f) = state.channels.get_mut(ci).and_then(|c| c.file_mut(key)) {
+                f.drained = true;
+            }
+            state.stopping
+        };
+        self.cond.notify_all();
+        if !stopping {
+            // Not on the streaming thread: the writer is shut down from here.
+            self.obj().call_async(move |obj| {
+                obj.imp().finalize(ci, key);
+                obj.imp().maybe_forward_eos();
+            });
+        }
+    }
+
+    /// Closes one file: stops its writer, fsyncs, renames, indexes, announces.
+    fn finalize(&self, ci: usize, key: Key) {
+        let (file, cfg, format) = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            let cfg = state.cfg.clone();
+            let Some(ch) = state.channels.get_mut(ci) else {
+                return;
+            };
+            let Some(pos) = ch.files.iter().position(|f| f.key == key) else {
+                return;
+            };
+            (ch.files.remove(pos), cfg, ch.format)
+        };
+        self.cond.notify_all();
+        if let Some(w) = &file.writer {
+            w.shutdown();
+            let _ = self.obj().remove(&w.bin);
+        }
+
+        let reason = file.reason.unwrap_or(CloseReason::Eos);
+        let duration = file.end_rt.saturating_sub(file.start_rt);
+        let end_wall = wall_at(
+            (file.start_rt, file.start_wall),
+            file.end_rt.max(file.start_rt),
+        );
+
+        let result = (|| -> Result<(PathBuf, u64), String> {
+            let f =
+                std::fs::File::open(&file.part_path).map_err(|e| io_error(&file.part_path, &e))?;
+            f.sync_all().map_err(|e| io_error(&file.part_path, &e))?;
+            let size = f
+                .metadata()
+                .map_err(|e| io_error(&file.part_path, &e))?
+                .len();
+            drop(f);
+            let base = cfg.template.render(&TemplateVars {
+                stream_id: &cfg.safe_stream_id,
+                session: file.session,
+                index: file.index,
+                format: format.name(),
+                start: file.start_wall,
+                end: Some(end_wall),
+            });
+            let ext = format.extension(file.audio_only);
+            let mut target = with_extension(&base, ext);
+            let mut n = 1;
+            while target.exists() {
+                let mut s = base.as_os_str().to_os_string();
+                s.push(format!("-{n}"));
+                target = with_extension(Path::new(&s), ext);
+                n += 1;
+            }
+            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+            }
+            std::fs::rename(&file.part_path, &target).map_err(|e| {
+                format!(
+                    "cannot rename {} to {}: {e}",
+                    file.part_path.display(),
+                    target.display()
+                )
+            })?;
+            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(d) = std::fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok((target, size))
+        })();
+
+        let (location, size) = match result {
+            Ok(v) => v,
+            Err(msg) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    ["Cannot finalise {}: {}", file.part_path.display(), msg]
+                );
+                return;
+            }
+        };
+
+        let location_str = location.to_string_lossy().into_owned();
+        let file_id = index::file_id(
+            &cfg.safe_stream_id,
+            format.name(),
+            file.session,
+            file.index,
+            file.start_wall,
+        );
+        let playback_url = cfg
+            .playback_url_template
+            .as_ref()
+            .map(|t| playback_url(t, &location_str, &cfg.stream_id, format.name(), &file_id));
+        let record = IndexRecord {
+            stream_id: cfg.stream_id.clone(),
+            session_id: file.session,
+            index: file.index,
+            format: format.name().to_string(),
+            location: location_str.clone(),
+            start_time: index::iso8601(file.start_wall),
+            start_running_time: file.start_rt,
+            file_id: file_id.clone(),
+            end_time: index::iso8601(end_wall),
+            duration: index::seconds_ms(duration),
+            size,
+            video_frames: file.frames[0],
+            audio_frames: file.frames[1],
+            reason: reason.as_str().to_string(),
+            playback_url: playback_url.clone(),
+        };
+        if let Some(path) = &cfg.index_path {
+            if let Err(e) = index::append(path, &record) {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    ["Cannot append to the index: {}", e]
+                );
+            }
+        }
+
+        if let Some(state) = self.lock_state().as_mut() {
+            state.stats.files_closed += 1;
+            state.stats.bytes_written += size;
+        }
+
+        let mut s = gst::Structure::builder("liverecordsink-file-closed")
+            .field("stream-id", &cfg.stream_id)
+            .field("session-id", file.session)
+            .field("index", file.index)
+            .field("format", format.name())
+            .field("location", &location_str)
+            .field("start-time", &record.start_time)
+            .field(
+                "start-running-time",
+                gst::ClockTime::from_nseconds(file.start_rt),
+            )
+            .field("file-id", &file_id)
+            .field("end-time", &record.end_time)
+            .field("duration", gst::ClockTime::from_nseconds(duration))
+            .field("size", size)
+            .field("video-frames", file.frames[0])
+            .field("audio-frames", file.frames[1])
+            .field("reason", reason.as_str());
+        if let Some(url) = playback_url {
+            s = s.field("playback-url", url);
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "Closed {} ({})",
+            location_str,
+            reason.as_str()
+        );
+        self.post(s.build());
+    }
+
+    // -------------------------------------------------------------- signals
+
+    fn split_now(&self) {
+        let request = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            let mut request = false;
+            for ch in &mut state.channels {
+                request |= ch.timeline.request_split() && ch.lead == Stream::Video;
+            }
+            request
+        };
+        self.cond.notify_all();
+        if request {
+            if let Some(pad) = self.obj().static_pad("video") {
+                pad.push_event(
+                    gst_video::UpstreamForceKeyUnitEvent::builder()
+                        .all_headers(true)
+                        .build(),
+                );
+            }
+        }
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let guard = self.lock_state();
+        let st = guard.as_ref().map(|s| s.stats.clone()).unwrap_or_default();
+        gst::Structure::builder("liverecordsink-stats")
+            .field("files-closed", st.files_closed)
+            .field("bytes-written", st.bytes_written)
+            .field("video-frames", st.video_frames)
+            .field("audio-frames", st.audio_frames)
+            .field("frames-dropped", st.frames_dropped)
+            .field("interruptions", st.interruptions)
+            .build()
+    }
+}
+
+/// Records a new file in its channel (under the state lock); the writer is
+/// built later, without the lock.
+fn open_file(
+    cfg: &Config,
+    session: u64,
+    anchor: (u64, DateTime<Utc>),
+    ch: &mut Channel,
+    key: Key,
+    rt: u64,
+    dts_rt: Option<u64>,
+) {
+    let start_wall = wall_at(anchor, rt);
+    let has_video = ch.lead == Stream::Video;
+    let has_audio = ch.lead == Stream::Audio || ch.follower == Some(Stream::Audio);
+    let ext = ch.format.extension(!has_video);
+    let mut index = ch.next_index;
+    let part_path = loop {
+        let base = cfg.template.render(&TemplateVars {
+            stream_id: &cfg.safe_stream_id,
+            session,
+            index,
+            format: ch.format.name(),
+            start: start_wall,
+            end: None,
+        });
+        let part = with_extension(&with_extension(&base, ext), PART_SUFFIX);
+        // Names never collide: skip numbers whose files exist.
+        if !part.exists() && !with_extension(&base, ext).exists() {
+            break part;
+        }
+        index += 1;
+    };
+    ch.next_index = index + 1;
+    let base_rt = dts_rt.filter(|_| has_video).map_or(rt, |d| d.min(rt));
+    ch.files.push(OpenFile {
+        key,
+        writer: None,
+        session,
+        index,
+        part_path,
+        audio_only: !has_video,
+        start_rt: rt,
+        base_rt,
+        end_rt: rt,
+        start_wall,
+        frames: [0, 0],
+        has: [has_video, has_audio],
+        caps_sent: [false, false],
+        eos_wanted: [false, false],
+        eos_sent: [false, false],
+        drained: false,
+        reason: None,
+    });
+}
+
+fn prepare_part(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map(|_| ())
+        .map_err(|e| io_error(path, &e))
+}
+
+fn file_structure(
+    name: &str,
+    cfg: &Config,
+    format: Format,
+    f: &OpenFile,
+) -> gst::structure::Builder {
+    gst::Structure::builder(name)
+        .field("stream-id", &cfg.stream_id)
+        .field("session-id", f.session)
+        .field("index", f.index)
+        .field("format", format.name())
+        .field("location", f.part_path.to_string_lossy().as_ref())
+        .field("start-time", index::iso8601(f.start_wall))
+        .field(
+            "start-running-time",
+            gst::ClockTime::from_nseconds(f.start_rt),
+        )
+}
+
+const PLAYBACK_PLACEHOLDERS: [&str; 5] = ["path", "filename", "stream_id", "format", "file_id"];
+
+fn check_playback_template(t: &str) -> Result<(), String> {
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(after.to_string());
+        };
+        let name = &after[..close];
+        if !PLAYBACK_PLACEHOLDERS.contains(&name) {
+            return Err(name.to_string());
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+fn playback_url(t: &str, path: &str, stream_id: &str, format: &str, file_id: &str) -> String {
+    let path = path.trim_start_matches("./");
+    let filename = Path::new(path)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    t.replace("{path}", path)
+        .replace("{filename}", &filename)
+        .replace("{stream_id}", stream_id)
+        .replace("{format}", format)
+        .replace("{file_id}", file_id)
+}
+
+impl ObjectImpl for LiveRecordSink {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("location")
+                    .nick("Location template")
+                    .blurb("Path template without extension. Placeholders: {stream_id} {session} {index} {format} {start:STRFTIME} {end:STRFTIME} (UTC)")
+                    .default_value(Some(DEFAULT_LOCATION))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("stream-id")
+                    .nick("Stream ID")
+                    .blurb("The live stream's code, used in names, messages and the index; made safe for paths")
+                    .default_value(Some(DEFAULT_STREAM_ID))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFlags::builder::<Formats>("formats")
+                    .nick("Formats")
+                    .blurb("Recording channels, one per flag, e.g. mp4+hls")
+                    .default_value(DEFAULT_FORMATS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("record-type", DEFAULT_RECORD_TYPE)
+                    .nick("Record type")
+                    .blurb("Which streams are recorded (audio gives .m4a from mp4)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("record-interval")
+                    .nick("Record interval (seconds)")
+                    .blurb("Maximum duration of an MP4/FLV/AAC file in seconds; the cut is made at the first keyframe at or after it")
+                    .minimum(1)
+                    .maximum(MAX_RECORD_INTERVAL)
+                    .default_value(DEFAULT_RECORD_INTERVAL)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("mp4-fragment-duration")
+                    .nick("MP4 fragment duration (ms)")
+                    .blurb("Crash-safe MP4: fragment duration in milliseconds (moov first, then fragments, finalised into a normal MP4 on close); 0 = classic MP4, not crash-safe")
+                    .maximum(u32::MAX)
+                    .default_value(DEFAULT_MP4_FRAGMENT_DURATION)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("playback-url-template")
+                    .nick("Playback URL template")
+                    .blurb("Fills playback-url in messages and the index, e.g. https://vod.example.com/{path}; placeholders {path} {filename} {stream_id} {format} {file_id}; empty = none")
+                    .default_value(Some(DEFAULT_PLAYBACK_URL_TEMPLATE))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("index-location")
+                    .nick("Index location")
+                    .blurb("JSON Lines index of closed files, appended and fsynced before each file-closed message; empty = off")
+                    .default_value(Some(DEFAULT_INDEX_LOCATION))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("recording")
+                    .nick("Recording")
+                    .blurb("True while a file is open")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("files-closed, bytes-written, video-frames, audio-frames (written), frames-dropped, interruptions")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn signals() -> &'static [glib::subclass::Signal] {
+        static SIGNALS: LazyLock<Vec<glib::subclass::Signal>> = LazyLock::new(|| {
+            vec![glib::subclass::Signal::builder("split-now")
+                .action()
+                .class_handler(|args| {
+                    if let Some(Ok(obj)) = args.first().map(|a| a.get::<super::LiveRecordSink>()) {
+                        obj.imp().split_now();
+                    }
+                    None
+                })
+                .build()]
+        });
+        SIGNALS.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = lock(&self.settings);
+        match pspec.name() {
+            "location" => {
+                s.location = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            }
+            "stream-id" => {
+                s.stream_id = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            }
+            "formats" => s.formats = value.get().unwrap_or(DEFAULT_FORMATS),
+            "record-type" => s.record_type = value.get().unwrap_or(DEFAULT_RECORD_TYPE),
+            "record-interval" => s.record_interval = value.get().unwrap_or(DEFAULT_RECORD_INTERVAL),
+            "mp4-fragment-duration" => {
+                s.mp4_fragment_duration = value.get().unwrap_or(DEFAULT_MP4_FRAGMENT_DURATION)
+            }
+            "playback-url-template" => {
+                s.playback_url_template = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            }
+            "index-location" => {
+                s.index_location = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            }
+            other => gst::warning!(CAT, imp = self, "Unknown property {other}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "recording" => {
+                let guard = self.lock_state();
+                guard
+                    .as_ref()
+                    .is_some_and(|s| s.channels.iter().any(|c| !c.files.is_empty()))
+                    .to_value()
+            }
+            "stats" => self.stats().to_value(),
+            name => {
+                let s = lock(&self.settings);
+                match name {
+                    "location" => s.location.to_value(),
+                    "stream-id" => s.stream_id.to_value(),
+                    "formats" => s.formats.to_value(),
+                    "record-type" => s.record_type.to_value(),
+                    "record-interval" => s.record_interval.to_value(),
+                    "mp4-fragment-duration" => s.mp4_fragment_duration.to_value(),
+                    "playback-url-template" => s.playback_url_template.to_value(),
+                    "index-location" => s.index_location.to_value(),
+                    _ => glib::Value::from_type(pspec.value_type()),
+                }
+            }
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.set_element_flags(gst::ElementFlags::SINK);
+        // fakesink is in GStreamer core; if it cannot be made, start() fails.
+        if let Ok(sink) = gst::ElementFactory::make("fakesink")
+            .name("eos-sink")
+            .property("async", false)
+            .property("sync", false)
+            .build()
+        {
+            let pad = gst::Pad::builder(gst::PadDirection::Src)
+                .name("eos")
+                .build();
+            if obj.add(&sink).is_ok() {
+                if let Some(sinkpad) = sink.static_pad("sink") {
+                    if pad.link(&sinkpad).is_ok() {
+                        let _ = self.eos_pad.set(pad);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl GstObjectImpl for LiveRecordSink {}
+
+impl ElementImpl for LiveRecordSink {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Live Record Sink",
+                "Sink/File",
+                "Records live H.264/H.265 + AAC streams to rotating MP4 files with crash safety, bus messages and a JSON Lines index",
+                "liverecord developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let all = Formats::MP4 | Formats::HLS;
+            [Stream::Video, Stream::Audio]
+                .into_iter()
+                .filter_map(|s| {
+                    gst::PadTemplate::new(
+                        s.name(),
+                        gst::PadDirection::Sink,
+                        gst::PadPresence::Request,
+                        &sink_caps(s, all),
+                    )
+                    .ok()
+                })
+                .collect()
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        let kind = templ.name_template().to_string();
+        if let Some(n) = name {
+            if n != kind.as_ref() as &str {
+                gst::warning!(CAT, imp = self, "Pad name must be '{kind}', not '{n}'");
+                return None;
+            }
+        }
+        let obj = self.obj();
+        if obj.static_pad(kind.as_ref() as &str).is_some() {
+            gst::warning!(CAT, imp = self, "There is already a {kind} pad");
+            return None;
+        }
+        if obj.current_state() > gst::State::Ready {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "Pads must be requested before the element starts"
+            );
+            return None;
+        }
+        let pad = gst::Pad::builder_from_template(templ)
+            .name(kind.as_ref() as &str)
+            .chain_function(|pad, parent, buffer| {
+                LiveRecordSink::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.sink_chain(pad, buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                LiveRecordSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
+            })
+            .query_function(|pad, parent, query| {
+                LiveRecordSink::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad, query),
+                )
+            })
+            .build();
+        obj.add_pad(&pad).ok()?;
+        Some(pad)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        let _ = pad.set_active(false);
+        let _ = self.obj().remove_pad(pad);
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        match transition {
+            gst::StateChange::ReadyToPaused => {
+                if let Err(e) = self.start() {
+                    self.post_error_message(e);
+                    return Err(gst::StateChangeError);
+                }
+            }
+            gst::StateChange::PausedToReady => self.stop(),
+            _ => {}
+        }
+        let ret = self.parent_change_state(transition);
+        if transition == gst::StateChange::PausedToReady {
+            if let Some(pad) = self.eos_pad.get() {
+                let _ = pad.set_active(false);
+            }
+            *self.lock_state() = None;
+        }
+        if transition == gst::StateChange::ReadyToPaused && ret.is_err() {
+            *self.lock_state() = None;
+        }
+        ret
+    }
+}
+
+impl LiveRecordSink {
+    fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let formats = lock(&self.settings).formats;
+                let caps = sink_caps(Stream::from_pad(pad), formats);
+                let caps = match q.filter() {
+                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
+                    None => caps,
+                };
+                q.set_result(&caps);
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+}
+
+impl BinImpl for LiveRecordSink {}

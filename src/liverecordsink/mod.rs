@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `liverecordsink` element: wrapper type, registration and the public
+//! enums and flags of its properties.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+mod writer;
+
+/// Container formats, one recording channel per flag (`formats=mp4+hls`).
+#[glib::flags(name = "GstLiveRecordFormats")]
+pub enum Formats {
+    #[flags_value(name = "MP4 files (.mp4, .m4a when audio-only)", nick = "mp4")]
+    MP4 = 0b0001,
+    #[flags_value(name = "FLV files (.flv)", nick = "flv")]
+    FLV = 0b0010,
+    #[flags_value(name = "AAC ADTS files (.aac), audio only", nick = "aac")]
+    AAC = 0b0100,
+    #[flags_value(name = "HLS playlist (.m3u8) with MPEG-TS segments", nick = "hls")]
+    HLS = 0b1000,
+}
+
+/// Which streams are recorded.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstLiveRecordType")]
+pub enum RecordType {
+    #[enum_value(name = "Audio and video", nick = "av")]
+    Av = 0,
+    #[enum_value(name = "Audio only", nick = "audio")]
+    Audio = 1,
+    #[enum_value(name = "Video only", nick = "video")]
+    Video = 2,
+}
+
+glib::wrapper! {
+    pub struct LiveRecordSink(ObjectSubclass<imp::LiveRecordSink>)
+        @extends gst::Bin, gst::Element, gst::Object,
+        @implements gst::ChildProxy;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "liverecordsink",
+        gst::Rank::NONE,
+        LiveRecordSink::static_type(),
+    )
+}

@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Where files are cut and which file each frame goes to, for one recording
+//! channel. Plain Rust with no GStreamer types, so it can be unit-tested.
+//!
+//! One stream *leads*: video when the channel records video, otherwise audio.
+//! Only the lead cuts files, and only on keyframes (every audio frame is a
+//! keyframe). The other stream *follows*: a follower frame goes to the file
+//! whose time span `[start, end)` contains its running time. A file's span is
+//! closed when the lead cuts; its follower part is complete once a follower
+//! frame at or after `end` arrives, or the follower ends.
+//!
+//! All times are running times in nanoseconds.
+
+use std::collections::VecDeque;
+
+/// Identifies one file of one channel while it is open.
+pub type Key = u64;
+
+/// Why a file was closed (SPEC §8 `reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    Interval,
+    Interrupted,
+    Eos,
+    CapsChanged,
+    SplitRequested,
+    Stopped,
+    HlsTimeout,
+    Recovered,
+    Error,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Interval => "interval",
+            CloseReason::Interrupted => "interrupted",
+            CloseReason::Eos => "eos",
+            CloseReason::CapsChanged => "caps-changed",
+            CloseReason::SplitRequested => "split-requested",
+            CloseReason::Stopped => "stopped",
+            CloseReason::HlsTimeout => "hls-timeout",
+            CloseReason::Recovered => "recovered",
+            CloseReason::Error => "error",
+        }
+    }
+}
+
+/// What to do with a lead frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeadAction {
+    /// A delta frame with no file to go to: drop it.
+    Drop,
+    /// Append to the current file.
+    Write(Key),
+    /// Open a new file starting with this keyframe (no file was open).
+    Open(Key),
+    /// Close `close` (its lead part ends here) and open `open` with this keyframe.
+    Rotate {
+        close: Key,
+        reason: CloseReason,
+        open: Key,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeadDecision {
+    pub action: LeadAction,
+    /// Ask upstream for a keyframe (sent once per wait).
+    pub request_keyframe: bool,
+}
+
+/// Where a follower frame goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FollowerRoute {
+    /// The file that takes the frame, if any.
+    pub target: Option<Key>,
+    /// Files whose follower part is now complete (oldest first).
+    pub finished: Vec<Key>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    key: Key,
+    start: u64,
+    end: Option<u64>,
+}
+
+/// The rotation state of one channel.
+#[derive(Debug)]
+pub struct Timeline {
+    interval: Option<u64>,
+    /// Files still taking follower frames, oldest first. Only the last one
+    /// may be open-ended (the current file).
+    spans: VecDeque<Span>,
+    next_key: Key,
+    split_pending: bool,
+    keyframe_requested: bool,
+}
+
+impl Timeline {
+    /// `interval` is the maximum file duration in ns; `None` never cuts on time.
+    pub fn new(interval: Option<u64>) -> Self {
+        Timeline {
+            interval,
+            spans: VecDeque::new(),
+            next_key: 1,
+            split_pending: false,
+            keyframe_requested: false,
+        }
+    }
+
+    /// The file taking lead frames, if any.
+    pub fn current(&self) -> Option<Key> {
+        self.spans.back().filter(|s| s.end.is_none()).map(|s| s.key)
+    }
+
+    /// Start running time of the current file.
+    pub fn current_start(&self) -> Option<u64> {
+        self.spans
+            .back()
+            .filter(|s| s.end.is_none())
+            .map(|s| s.start)
+    }
+
+    /// Close the current file at the next keyframe (`split-now`).
+    /// Returns true when a keyframe should be requested upstream.
+    pub fn request_split(&mut self) -> bool {
+        if self.current().is_none() {
+            return false;
+        }
+        self.split_pending = true;
+        !std::mem::replace(&mut self.keyframe_requested, true)
+    }
+
+    fn allocate(&mut self, start: u64) -> Key {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.spans.push_back(Span {
+            key,
+            start,
+            end: None,
+        });
+        self.keyframe_requested = false;
+        self.split_pending = false;
+        key
+    }
+
+    /// Decide what happens to a lead frame at running time `ts`.
+    pub fn on_lead(&mut self, ts: u64, keyframe: bool) -> LeadDecision {
+        let Some(cur) = self.spans.back().copied().filter(|s| s.end.is_none()) else {
+            if keyframe {
+                let key = self.allocate(ts);
+                return LeadDecision {
+                    action: LeadAction::Open(key),
+                    request_keyframe: false,
+                };
+            }
+            let request_keyframe = !std::mem::replace(&mut self.keyframe_requested, true);
+            return LeadDecision {
+                action: LeadAction::Drop,
+                request_keyframe,
+            };
+        };
+
+        let due = self
+            .interval
+            .is_some_and(|iv| ts.saturating_sub(cur.start) >= iv);
+        let reason = if self.split_pending {
+            Some(CloseReason::SplitRequested)
+        } else if due {
+            Some(CloseReason::Interval)
+        } else {
+            None
+        };
+        match reason {
+            // A keyframe at the very start of the file never cuts it again.
+            Some(reason) if keyframe && ts > cur.start => {
+                if let Some(last) = self.spans.back_mut() {
+                    last.end = Some(ts);
+                }
+                let open = self.allocate(ts);
+                LeadDecision {
+                    action: LeadAction::Rotate {
+                        close: cur.key,
+                        reason,
+                        open,
+                    },
+                    request_keyframe: false,
+                }
+            }
+            Some(_) => {
+                let request_keyframe = !std::mem::replace(&mut self.keyframe_requested, true);
+                LeadDecision {
+                    action: LeadAction::Write(cur.key),
+                    request_keyframe,
+                }
+            }
+            None => LeadDecision {
+                action: LeadAction::Write(cur.key),
+                request_keyframe: false,
+            },
+        }
+    }
+
+    /// Whether a follower frame at `ts` must wait until the lead has passed
+    /// `ts`, because the lead could still cut a file at or before `ts`.
+    pub fn follower_must_wait(&self, ts: u64) -> bool {
+        if self
+            .spans
+            .iter()
+            .any(|s| s.end.is_some_and(|end| ts >= s.start && ts < end))
+        {
+            return false;
+        }
+        match self.spans.back().filter(|s| s.end.is_none()) {
+            None => true,
+            Some(cur) if ts < cur.start => false,
+            Some(cur) => {
+                self.split_pending
+                    || self
+                        .interval
+                        .is_some_and(|iv| ts.saturating_sub(cur.start) >= iv)
+            }
+        }
+    }
+
+    /// Route a follower frame at `ts`. Frames before the first file are dropped
+    /// (`target` is `None`).
+    pub fn route_follower(&mut self, ts: u64) -> FollowerRoute {
+        let mut route = FollowerRoute::default();
+        while let Some(front) = self.spans.front().copied() {
+            match front.end {
+                Some(end) if ts >= end => {
+                    route.finished.push(front.key);
+                    self.spans.pop_front();
+                }
+                _ => break,
+            }
+        }
+        route.target = self.spans.front().filter(|s| ts >= s.start).map(|s| s.key);
+        route
+    }
+
+    /// The follower ended: every file with a closed span is complete.
+    /// The current file keeps taking lead frames.
+    pub fn follower_ended(&mut self) -> Vec<Key> {
+        let mut done = Vec::new();
+        while let Some(front) = self.spans.front().copied() {
+            if front.end.is_some() {
+                done.push(front.key);
+                self.spans.pop_front();
+            } else {
+                break;
+            }
+        }
+        done
+    }
+
+    /// End everything now (EOS, stop, interruption): every file still open
+    /// is returned, oldest first, and the next lead keyframe opens a new file.
+    pub fn close_all(&mut self) -> Vec<Key> {
+        self.split_pending = false;
+        self.keyframe_requested = false;
+        self.spans.drain(..).map(|s| s.key).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn no_file_before_first_keyframe() {
+        let mut t = Timeline::new(Some(20 * S));
+        let d = t.on_lead(0, false);
+        assert_eq!(d.action, LeadAction::Drop);
+        assert!(d.request_keyframe);
+        // Only one keyframe request per wait.
+        assert!(!t.on_lead(S / 30, false).request_keyframe);
+        assert_eq!(t.on_lead(S, true).action, LeadAction::Open(1));
+        assert_eq!(t.current_start(), Some(S));
+    }
+
+    #[test]
+    fn cut_at_first_keyframe_at_or_after_interval() {
+        let mut t = Timeline::new(Some(20 * S));
+        assert_eq!(t.on_lead(0, true).action, LeadAction::Open(1));
+        assert_eq!(t.on_lead(19 * S, true).action, LeadAction::Write(1));
+        // Interval reached on a delta frame: keep writing, ask for a keyframe once.
+        let d = t.on_lead(20 * S, false);
+        assert_eq!(d.action, LeadAction::Write(1));
+        assert!(d.request_keyframe);
+        assert!(!t.on_lead(20 * S + 1, false).request_keyframe);
+        let d = t.on_lead(21 * S, true);
+        assert_eq!(
+            d.action,
+            LeadAction::Rotate {
+                close: 1,
+                reason: CloseReason::Interval,
+                open: 2
+            }
+        );
+        assert_eq!(t.current_start(), Some(21 * S));
+        // Exactly at the interval cuts too.
+        assert!(matches!(
+            t.on_lead(41 * S, true).action,
+            LeadAction::Rotate {
+                close: 2,
+                open: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn no_interval_means_no_cut() {
+        let mut t = Timeline::new(None);
+        t.on_lead(0, true);
+        assert_eq!(t.on_lead(10_000 * S, true).action, LeadAction::Write(1));
+    }
+
+    #[test]
+    fn split_cuts_at_next_keyframe() {
+        let mut t = Timeline::new(Some(7200 * S));
+        assert!(!t.request_split(), "nothing to split before a file");
+        t.on_lead(0, true);
+        assert!(t.request_split());
+        assert_eq!(t.on_lead(S / 2, false).action, LeadAction::Write(1));
+        assert_eq!(
+            t.on_lead(S, true).action,
+            LeadAction::Rotate {
+                close: 1,
+                reason: CloseReason::SplitRequested,
+                open: 2
+            }
+        );
+        assert_eq!(t.on_lead(2 * S, true).action, LeadAction::Write(2));
+    }
+
+    #[test]
+    fn followers_route_by_running_time() {
+        let mut t = Timeline::new(Some(10 * S));
+        // Audio before the first file is dropped.
+        assert_eq!(t.route_follower(0).target, None);
+        t.on_lead(S, true);
+        assert_eq!(t.route_follower(S / 2).target, None);
+        assert_eq!(t.route_follower(S).target, Some(1));
+        t.on_lead(11 * S, true); // rotate: 1 = [1, 11), 2 = [11, ..)
+                                 // Late audio still goes to the old file.
+        let r = t.route_follower(10 * S);
+        assert_eq!(r.target, Some(1));
+        assert!(r.finished.is_empty());
+        let r = t.route_follower(11 * S);
+        assert_eq!(r.target, Some(2));
+        assert_eq!(r.finished, vec![1]);
+    }
+
+    #[test]
+    fn follower_waits_only_when_a_cut_is_possible() {
+        let mut t = Timeline::new(Some(10 * S));
+        assert!(t.follower_must_wait(0), "first keyframe not seen yet");
+        t.on_lead(0, true);
+        assert!(!t.follower_must_wait(5 * S));
+        assert!(t.follower_must_wait(10 * S));
+        t.on_lead(10 * S, true);
+        assert!(!t.follower_must_wait(9 * S), "inside a closed span");
+        assert!(!t.follower_must_wait(12 * S));
+        t.request_split();
+        assert!(t.follower_must_wait(12 * S));
+    }
+
+    #[test]
+    fn several_closed_spans_finish_in_order() {
+        let mut t = Timeline::new(Some(S));
+        t.on_lead(0, true);
+        t.on_lead(S, true);
+        t.on_lead(2 * S, true);
+        let r = t.route_follower(2 * S + 1);
+        assert_eq!(r.finished, vec![1, 2]);
+        assert_eq!(r.target, Some(3));
+    }
+
+    #[test]
+    fn follower_end_and_close_all() {
+        let mut t = Timeline::new(Some(S));
+        t.on_lead(0, true);
+        t.on_lead(S, true);
+        assert_eq!(t.follower_ended(), vec![1]);
+        assert_eq!(t.current(), Some(2));
+        assert_eq!(t.close_all(), vec![2]);
+        assert_eq!(t.current(), None);
+        let d = t.on_lead(3 * S, false);
+        assert_eq!(d.action, LeadAction::Drop);
+        assert!(d.request_keyframe);
+        assert_eq!(t.on_lead(4 * S, true).action, LeadAction::Open(3));
+    }
+
+    #[test]
+    fn reasons_are_kebab_case() {
+        assert_eq!(CloseReason::CapsChanged.as_str(), "caps-changed");
+        assert_eq!(CloseReason::SplitRequested.as_str(), "split-requested");
+        assert_eq!(CloseReason::HlsTimeout.as_str(), "hls-timeout");
+    }
+}
