@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what is missing, then runs the lints and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+# The cdylib is what gst-launch-1.0 loads in the crash test.
+cargo build --lib
+cargo test --all-targets -- --test-threads=2
