@@ -62,7 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("mp4mux", "gstreamer1.0-plugins-good"),
     ] {
         if gst::ElementFactory::find(element).is_none() {
-            return Err(format!("GStreamer element {element} is missing: install {package}").into());
+            return Err(
+                format!("GStreamer element {element} is missing: install {package}").into(),
+            );
         }
     }
 
@@ -72,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
            index-location=recordings/index.jsonl \
            playback-url-template=https://vod.example.com/{{path}} \
          videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 \
-           ! timeoverlay ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=60 bitrate=1500 \
+           ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=60 bitrate=1500 \
            ! h264parse ! queue ! rec.video \
          audiotestsrc is-live=true wave=ticks ! audio/x-raw,rate=48000,channels=2 \
            ! avenc_aac ! aacparse ! queue ! rec.audio"
@@ -111,7 +113,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             gst::MessageView::Error(e) => {
                 break Err(format!(
                     "error from {}: {} ({})",
-                    e.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
+                    e.src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default(),
                     e.error(),
                     e.debug().unwrap_or_default()
                 ))

@@ -16,7 +16,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::writer::{required_elements, Writer, WriterSpec};
+use super::writer::{file_segment, required_elements, Writer, WriterSpec};
 use super::{Formats, RecordType};
 use crate::format::{Format, PART_SUFFIX};
 use crate::index::{self, IndexRecord};
@@ -216,6 +216,8 @@ struct State {
     /// Every input reached EOS: EOS goes downstream once all files are closed.
     eos: bool,
     eos_pushed: bool,
+    /// Files taken out of their channel and being finalised right now.
+    finalizing: usize,
     /// Video stopped advancing while audio waited for it; stop waiting until
     /// it moves again.
     lead_stalled: bool,
@@ -513,6 +515,7 @@ impl LiveRecordSink {
             stopping: false,
             eos: false,
             eos_pushed: false,
+            finalizing: 0,
             lead_stalled: false,
         });
         Ok(())
@@ -554,7 +557,7 @@ impl LiveRecordSink {
                         }
                     }
                 }
-                if remaining == 0 {
+                if remaining == 0 && state.finalizing == 0 {
                     break;
                 }
                 if list.is_empty() {
@@ -832,6 +835,7 @@ impl LiveRecordSink {
             let Some(target) = target else { continue };
             if let Some(caps) = push.caps {
                 target.push_event(gst::event::Caps::new(&caps));
+                target.push_event(file_segment());
             }
             match target.push(push.buffer) {
                 Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {}
@@ -1131,8 +1135,10 @@ impl LiveRecordSink {
         let push = {
             let mut guard = self.lock_state();
             let Some(state) = guard.as_mut() else { return };
-            let done =
-                state.eos && !state.eos_pushed && state.channels.iter().all(|c| c.files.is_empty());
+            let done = state.eos
+                && !state.eos_pushed
+                && state.finalizing == 0
+                && state.channels.iter().all(|c| c.files.is_empty());
             if done {
                 state.eos_pushed = true;
             }
@@ -1180,9 +1186,21 @@ impl LiveRecordSink {
             let Some(pos) = ch.files.iter().position(|f| f.key == key) else {
                 return;
             };
-            (ch.files.remove(pos), cfg, ch.format)
+            let file = ch.files.remove(pos);
+            let format = ch.format;
+            state.finalizing += 1;
+            (file, cfg, format)
         };
         self.cond.notify_all();
+        self.close_file(file, &cfg, format);
+        if let Some(state) = self.lock_state().as_mut() {
+            state.finalizing -= 1;
+        }
+        self.cond.notify_all();
+    }
+
+    /// Stops the writer, fsyncs, renames, indexes and announces one file.
+    fn close_file(&self, file: OpenFile, cfg: &Config, format: Format) {
         if let Some(w) = &file.writer {
             w.shutdown();
             let _ = self.obj().remove(&w.bin);

@@ -100,6 +100,11 @@ fn internal_pad(name: &str, caps: Option<&gst::Caps>) -> gst::Pad {
         .build()
 }
 
+/// Writers take timestamps relative to the file start, in a plain TIME segment.
+pub fn file_segment() -> gst::Event {
+    gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new())
+}
+
 impl Writer {
     /// Builds, links and starts the writer. `on_eos` runs (on the muxer's
     /// streaming thread) once the file sink has received EOS.
@@ -232,11 +237,11 @@ impl Writer {
                 .map_err(|e| WriterError::Build(format!("cannot link {kind} input: {e:?}")))?;
             let stream_id = format!("{}/{kind}", spec.name);
             let _ = pad.store_sticky_event(&gst::event::StreamStart::builder(&stream_id).build());
+            // Without caps yet, caps and segment go with the first buffer.
             if let Some(c) = caps {
                 let _ = pad.store_sticky_event(&gst::event::Caps::new(c));
+                let _ = pad.store_sticky_event(&file_segment());
             }
-            let segment = gst::FormattedSegment::<gst::ClockTime>::new();
-            let _ = pad.store_sticky_event(&gst::event::Segment::new(&segment));
             if kind == "video" {
                 writer.video = Some(pad);
             } else {
