@@ -68,6 +68,8 @@ pub struct LeadDecision {
     pub action: LeadAction,
     /// Ask upstream for a keyframe (sent once per wait).
     pub request_keyframe: bool,
+    /// A file whose lead part ended at a break before this frame.
+    pub finished_lead: Option<Key>,
 }
 
 /// Where a follower frame goes.
@@ -90,8 +92,11 @@ struct Span {
 #[derive(Debug)]
 pub struct Timeline {
     interval: Option<u64>,
+    /// The file taking lead frames. `end` is set when a break was detected
+    /// elsewhere: lead frames before it still belong to the file.
+    lead: Option<Span>,
     /// Files still taking follower frames, oldest first. Only the last one
-    /// may be open-ended (the current file).
+    /// may be open-ended.
     spans: VecDeque<Span>,
     next_key: Key,
     split_pending: bool,
@@ -103,6 +108,7 @@ impl Timeline {
     pub fn new(interval: Option<u64>) -> Self {
         Timeline {
             interval,
+            lead: None,
             spans: VecDeque::new(),
             next_key: 1,
             split_pending: false,
@@ -110,17 +116,14 @@ impl Timeline {
         }
     }
 
-    /// The file taking lead frames, if any.
+    /// The file taking lead frames with no break pending, if any.
     pub fn current(&self) -> Option<Key> {
-        self.spans.back().filter(|s| s.end.is_none()).map(|s| s.key)
+        self.lead.filter(|s| s.end.is_none()).map(|s| s.key)
     }
 
-    /// Start running time of the current file.
-    pub fn current_start(&self) -> Option<u64> {
-        self.spans
-            .back()
-            .filter(|s| s.end.is_none())
-            .map(|s| s.start)
+    /// The file taking lead frames, even with a break pending.
+    pub fn lead_key(&self) -> Option<Key> {
+        self.lead.map(|s| s.key)
     }
 
     /// Close the current file at the next keyframe (`split-now`).
@@ -136,30 +139,71 @@ impl Timeline {
     fn allocate(&mut self, start: u64) -> Key {
         let key = self.next_key;
         self.next_key += 1;
-        self.spans.push_back(Span {
+        let span = Span {
             key,
             start,
             end: None,
-        });
+        };
+        self.spans.push_back(span);
+        self.lead = Some(span);
         self.keyframe_requested = false;
         self.split_pending = false;
         key
     }
 
+    fn set_span_end(&mut self, key: Key, end: u64) {
+        if let Some(s) = self.spans.iter_mut().find(|s| s.key == key) {
+            s.end = Some(s.end.map_or(end, |e| e.min(end)));
+        }
+    }
+
+    /// A break (interruption) at running time `resume`: the current file
+    /// takes the frames before it, on every stream, and none after it. The
+    /// next lead keyframe at or after `resume` opens a new file.
+    pub fn interrupt_at(&mut self, resume: u64) -> Option<Key> {
+        self.split_pending = false;
+        self.keyframe_requested = false;
+        let lead = self.lead.as_mut()?;
+        lead.end = Some(lead.end.map_or(resume, |e| e.min(resume)));
+        let key = lead.key;
+        self.set_span_end(key, resume);
+        Some(key)
+    }
+
     /// Decide what happens to a lead frame at running time `ts`.
     pub fn on_lead(&mut self, ts: u64, keyframe: bool) -> LeadDecision {
-        let Some(cur) = self.spans.back().copied().filter(|s| s.end.is_none()) else {
+        let mut finished_lead = None;
+        if let Some(Span {
+            key,
+            end: Some(end),
+            ..
+        }) = self.lead
+        {
+            if ts < end {
+                return LeadDecision {
+                    action: LeadAction::Write(key),
+                    request_keyframe: false,
+                    finished_lead: None,
+                };
+            }
+            finished_lead = Some(key);
+            self.lead = None;
+        }
+
+        let Some(cur) = self.lead else {
             if keyframe {
                 let key = self.allocate(ts);
                 return LeadDecision {
                     action: LeadAction::Open(key),
                     request_keyframe: false,
+                    finished_lead,
                 };
             }
             let request_keyframe = !std::mem::replace(&mut self.keyframe_requested, true);
             return LeadDecision {
                 action: LeadAction::Drop,
                 request_keyframe,
+                finished_lead,
             };
         };
 
@@ -176,9 +220,7 @@ impl Timeline {
         match reason {
             // A keyframe at the very start of the file never cuts it again.
             Some(reason) if keyframe && ts > cur.start => {
-                if let Some(last) = self.spans.back_mut() {
-                    last.end = Some(ts);
-                }
+                self.set_span_end(cur.key, ts);
                 let open = self.allocate(ts);
                 LeadDecision {
                     action: LeadAction::Rotate {
@@ -187,6 +229,7 @@ impl Timeline {
                         open,
                     },
                     request_keyframe: false,
+                    finished_lead,
                 }
             }
             Some(_) => {
@@ -194,11 +237,13 @@ impl Timeline {
                 LeadDecision {
                     action: LeadAction::Write(cur.key),
                     request_keyframe,
+                    finished_lead,
                 }
             }
             None => LeadDecision {
                 action: LeadAction::Write(cur.key),
                 request_keyframe: false,
+                finished_lead,
             },
         }
     }
@@ -225,8 +270,8 @@ impl Timeline {
         }
     }
 
-    /// Route a follower frame at `ts`. Frames before the first file are dropped
-    /// (`target` is `None`).
+    /// Route a follower frame at `ts`. Frames before the first file, or in a
+    /// break, are not taken (`target` is `None`).
     pub fn route_follower(&mut self, ts: u64) -> FollowerRoute {
         let mut route = FollowerRoute::default();
         while let Some(front) = self.spans.front().copied() {
@@ -242,8 +287,8 @@ impl Timeline {
         route
     }
 
-    /// The follower ended: every file with a closed span is complete.
-    /// The current file keeps taking lead frames.
+    /// The follower ended: every file with a closed span is complete on the
+    /// follower side. The open file keeps taking lead frames.
     pub fn follower_ended(&mut self) -> Vec<Key> {
         let mut done = Vec::new();
         while let Some(front) = self.spans.front().copied() {
@@ -257,12 +302,18 @@ impl Timeline {
         done
     }
 
-    /// End everything now (EOS, stop, interruption): every file still open
-    /// is returned, oldest first, and the next lead keyframe opens a new file.
+    /// End everything now (EOS, stop, idle): every file still open is
+    /// returned, oldest first, and the next lead keyframe opens a new file.
     pub fn close_all(&mut self) -> Vec<Key> {
         self.split_pending = false;
         self.keyframe_requested = false;
-        self.spans.drain(..).map(|s| s.key).collect()
+        let mut keys: Vec<Key> = self.spans.drain(..).map(|s| s.key).collect();
+        if let Some(l) = self.lead.take() {
+            if !keys.contains(&l.key) {
+                keys.push(l.key);
+            }
+        }
+        keys
     }
 }
 
@@ -281,7 +332,7 @@ mod tests {
         // Only one keyframe request per wait.
         assert!(!t.on_lead(S / 30, false).request_keyframe);
         assert_eq!(t.on_lead(S, true).action, LeadAction::Open(1));
-        assert_eq!(t.current_start(), Some(S));
+        assert_eq!(t.current(), Some(1));
     }
 
     #[test]
@@ -303,7 +354,7 @@ mod tests {
                 open: 2
             }
         );
-        assert_eq!(t.current_start(), Some(21 * S));
+        assert_eq!(t.current(), Some(2));
         // Exactly at the interval cuts too.
         assert!(matches!(
             t.on_lead(41 * S, true).action,
@@ -403,5 +454,49 @@ mod tests {
         assert_eq!(CloseReason::CapsChanged.as_str(), "caps-changed");
         assert_eq!(CloseReason::SplitRequested.as_str(), "split-requested");
         assert_eq!(CloseReason::HlsTimeout.as_str(), "hls-timeout");
+    }
+
+    #[test]
+    fn break_detected_on_the_lead() {
+        let mut t = Timeline::new(Some(7200 * S));
+        t.on_lead(0, true);
+        // Video jumps from 10 s to 20 s: break at 20 s.
+        assert_eq!(t.interrupt_at(20 * S), Some(1));
+        let d = t.on_lead(20 * S, true);
+        assert_eq!(d.finished_lead, Some(1));
+        assert_eq!(d.action, LeadAction::Open(2));
+        // Audio from before the gap still goes to file 1.
+        assert_eq!(t.route_follower(9 * S).target, Some(1));
+        let r = t.route_follower(20 * S);
+        assert_eq!(r.finished, vec![1]);
+        assert_eq!(r.target, Some(2));
+    }
+
+    #[test]
+    fn break_detected_on_the_follower() {
+        let mut t = Timeline::new(Some(7200 * S));
+        t.on_lead(0, true);
+        // Audio jumps first: video before the break still goes to file 1.
+        assert_eq!(t.interrupt_at(20 * S), Some(1));
+        let r = t.route_follower(20 * S);
+        assert_eq!(r.finished, vec![1]);
+        assert_eq!(r.target, None);
+        assert!(t.follower_must_wait(20 * S), "wait for the next file");
+        let d = t.on_lead(10 * S - 1, false);
+        assert_eq!(d.action, LeadAction::Write(1));
+        assert_eq!(d.finished_lead, None);
+        // A delta frame after the break is dropped; a keyframe opens file 2.
+        let d = t.on_lead(20 * S, false);
+        assert_eq!(d.action, LeadAction::Drop);
+        assert_eq!(d.finished_lead, Some(1));
+        assert_eq!(t.on_lead(20 * S + 1, true).action, LeadAction::Open(2));
+        assert_eq!(t.route_follower(20 * S + 2).target, Some(2));
+    }
+
+    #[test]
+    fn break_without_file_is_nothing() {
+        let mut t = Timeline::new(None);
+        assert_eq!(t.interrupt_at(S), None);
+        assert_eq!(t.on_lead(2 * S, true).action, LeadAction::Open(1));
     }
 }

@@ -16,7 +16,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::writer::{file_segment, required_elements, Writer, WriterSpec};
+use super::writer::{file_segment, format_accepts, required_elements, Writer, WriterSpec};
 use super::{Formats, RecordType};
 use crate::format::{Format, PART_SUFFIX};
 use crate::index::{self, IndexRecord};
@@ -40,6 +40,9 @@ const MAX_RECORD_INTERVAL: u32 = 7200;
 const DEFAULT_MP4_FRAGMENT_DURATION: u32 = 1000;
 const DEFAULT_PLAYBACK_URL_TEMPLATE: &str = "";
 const DEFAULT_INDEX_LOCATION: &str = "recordings/index.jsonl";
+const DEFAULT_INTERRUPTION_GAP: u32 = 2000;
+const DEFAULT_IDLE_TIMEOUT: u32 = 5000;
+const DEFAULT_MIN_FILE_DURATION: u32 = 0;
 
 /// How long audio may wait for video to reach its running time before it is
 /// routed without knowing whether video will cut there.
@@ -57,6 +60,9 @@ struct Settings {
     mp4_fragment_duration: u32,
     playback_url_template: String,
     index_location: String,
+    interruption_gap: u32,
+    idle_timeout: u32,
+    min_file_duration: u32,
 }
 
 impl Default for Settings {
@@ -70,6 +76,9 @@ impl Default for Settings {
             mp4_fragment_duration: DEFAULT_MP4_FRAGMENT_DURATION,
             playback_url_template: DEFAULT_PLAYBACK_URL_TEMPLATE.into(),
             index_location: DEFAULT_INDEX_LOCATION.into(),
+            interruption_gap: DEFAULT_INTERRUPTION_GAP,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            min_file_duration: DEFAULT_MIN_FILE_DURATION,
         }
     }
 }
@@ -88,6 +97,9 @@ struct Config {
     mp4_fragment_ms: u32,
     playback_url_template: Option<String>,
     index_path: Option<PathBuf>,
+    gap_ns: u64,
+    idle_ns: u64,
+    min_file_ns: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +133,36 @@ struct Input {
     eos: bool,
     /// Highest running time seen.
     position: Option<u64>,
+    stream_id: Option<String>,
+    /// Running time and end of the last buffer (after `offset`).
+    last: Option<(u64, u64)>,
+    /// Added to running times, so that time only moves forward after a
+    /// source restarted with earlier timestamps.
+    offset: i64,
+    /// The last break this input has crossed.
+    epoch: u64,
+    /// A break announced by an event, applied at the next buffer.
+    pending_break: Option<CloseReason>,
+}
+
+impl Input {
+    fn adjust(&self, rt: u64) -> u64 {
+        apply_offset(rt, self.offset)
+    }
+}
+
+fn apply_offset(rt: u64, offset: i64) -> u64 {
+    (i128::from(rt) + i128::from(offset)).clamp(0, i128::from(u64::MAX)) as u64
+}
+
+/// An interruption, as seen by the input that detected it first.
+#[derive(Debug, Clone, Copy)]
+struct Break {
+    epoch: u64,
+    /// Running time (after offsets) where the next files start.
+    resume: u64,
+    /// The offset inputs adopt when they cross this break, if it changed.
+    offset: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -221,6 +263,12 @@ struct State {
     /// Video stopped advancing while audio waited for it; stop waiting until
     /// it moves again.
     lead_stalled: bool,
+    epoch: u64,
+    latest_break: Option<Break>,
+    /// Pipeline clock while PLAYING, for the idle timeout.
+    clock: Option<gst::Clock>,
+    last_data: Option<gst::ClockTime>,
+    idle_id: Option<gst::SingleShotClockId>,
 }
 
 /// A buffer on its way into a writer.
@@ -396,11 +444,11 @@ impl LiveRecordSink {
             ));
         }
         for f in &formats {
-            if !matches!(f, Format::Mp4) {
+            if matches!(f, Format::Hls) {
                 return Err(gst::error_msg!(
                     gst::ResourceError::Settings,
                     [
-                        "format '{}' is not implemented yet in this version; use formats=mp4",
+                        "format '{}' is not implemented yet in this version; use mp4, flv or aac",
                         f.name()
                     ]
                 ));
@@ -443,6 +491,9 @@ impl LiveRecordSink {
             playback_url_template,
             index_path: Some(PathBuf::from(&s.index_location))
                 .filter(|p| !p.as_os_str().is_empty()),
+            gap_ns: u64::from(s.interruption_gap) * 1_000_000,
+            idle_ns: u64::from(s.idle_timeout) * 1_000_000,
+            min_file_ns: u64::from(s.min_file_duration) * 1_000_000,
         })
     }
 
@@ -471,7 +522,18 @@ impl LiveRecordSink {
 
         let mut channels = Vec::new();
         for f in &cfg.formats {
-            let (lead, follower) = match (f.holds_video() && video, audio) {
+            if !f.holds_video() && !audio {
+                return Err(gst::error_msg!(
+                    gst::ResourceError::Settings,
+                    [
+                        "The {} format records audio only, but no audio is recorded (link the audio pad, and use record-type av or audio)",
+                        f.name()
+                    ]
+                ));
+            }
+            // Video leads every channel when it is recorded, even the
+            // audio-only ones, so that all channels cut at the same keyframes.
+            let (lead, follower) = match (video, audio) {
                 (true, true) => (Stream::Video, Some(Stream::Audio)),
                 (true, false) => (Stream::Video, None),
                 (false, _) => (Stream::Audio, None),
@@ -517,6 +579,11 @@ impl LiveRecordSink {
             eos_pushed: false,
             finalizing: 0,
             lead_stalled: false,
+            epoch: 0,
+            latest_break: None,
+            clock: None,
+            last_data: None,
+            idle_id: None,
         });
         Ok(())
     }
@@ -606,6 +673,7 @@ impl LiveRecordSink {
         };
 
         let mut waited = Duration::ZERO;
+        let mut adjusted: Option<u64> = None;
         let plan = loop {
             let mut guard = self.lock_state();
             let Some(state) = guard.as_mut() else {
@@ -636,6 +704,15 @@ impl LiveRecordSink {
                 state.stats.frames_dropped += 1;
                 return Ok(gst::FlowSuccess::Ok);
             };
+            let rt = match adjusted {
+                Some(a) => a,
+                None => {
+                    let dur = buffer.duration().map_or(0, |d| d.nseconds());
+                    let a = self.track_input(state, stream, rt, dur);
+                    adjusted = Some(a);
+                    a
+                }
+            };
 
             if stream == Stream::Audio && self.follower_must_wait(state, rt) {
                 if waited < FOLLOWER_WAIT_LIMIT {
@@ -661,6 +738,206 @@ impl LiveRecordSink {
         };
         self.cond.notify_all();
         self.execute(pad, stream, plan)
+    }
+
+    /// Applies the input's offset to a running time, detects interruptions
+    /// (gaps, backward jumps, announced breaks) and feeds the idle timer.
+    /// Returns the running time the data path uses.
+    fn track_input(&self, state: &mut State, stream: Stream, raw: u64, dur: u64) -> u64 {
+        let gap = state.cfg.gap_ns;
+        let max_end = state
+            .inputs
+            .iter()
+            .filter_map(|i| i.last.map(|(_, e)| e))
+            .max();
+        let input = &mut state.inputs[stream as usize];
+        let mut adj = input.adjust(raw);
+        let mut new_break = input.pending_break.take();
+        if new_break.is_none() {
+            if let Some((last, last_end)) = input.last {
+                let forward = adj > last_end.saturating_add(gap);
+                let backward = adj.saturating_add(gap) < last;
+                if forward || backward {
+                    // Another input may have reported this break already.
+                    let same = state.latest_break.filter(|b| {
+                        b.epoch > input.epoch && last_end <= b.resume.saturating_add(gap) && {
+                            let cand = apply_offset(raw, b.offset.unwrap_or(input.offset));
+                            cand.saturating_add(gap) >= b.resume
+                        }
+                    });
+                    match same {
+                        Some(b) => {
+                            input.epoch = b.epoch;
+                            if let Some(o) = b.offset {
+                                input.offset = o;
+                            }
+                            adj = input.adjust(raw);
+                            gst::debug!(
+                                CAT,
+                                imp = self,
+                                "{} crossed the break at {}",
+                                stream.name(),
+                                gst::ClockTime::from_nseconds(b.resume)
+                            );
+                        }
+                        None => {
+                            gst::info!(
+                                CAT,
+                                imp = self,
+                                "{} running time jumped from {} to {}: interruption",
+                                stream.name(),
+                                gst::ClockTime::from_nseconds(last),
+                                gst::ClockTime::from_nseconds(adj)
+                            );
+                            new_break = Some(CloseReason::Interrupted);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(reason) = new_break {
+            // Time only moves forward: data from a restarted source continues
+            // after everything already seen.
+            let (offset, resume) = match max_end {
+                Some(m) if adj < m => {
+                    let o = (i128::from(m) - i128::from(raw))
+                        .clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+                        as i64;
+                    (Some(o), m)
+                }
+                _ => (None, adj),
+            };
+            state.epoch += 1;
+            let b = Break {
+                epoch: state.epoch,
+                resume,
+                offset,
+            };
+            state.latest_break = Some(b);
+            let input = &mut state.inputs[stream as usize];
+            input.epoch = b.epoch;
+            if let Some(o) = offset {
+                input.offset = o;
+            }
+            adj = input.adjust(raw);
+            self.break_at(state, resume, reason);
+        }
+        let input = &mut state.inputs[stream as usize];
+        input.last = Some((adj, adj.saturating_add(dur)));
+
+        if let Some(clock) = &state.clock {
+            state.last_data = Some(clock.time());
+            if state.idle_id.is_none() {
+                self.schedule_idle(state);
+            }
+        }
+        adj
+    }
+
+    /// An interruption at `resume`: every file takes the frames before it and
+    /// closes; the session ends.
+    fn break_at(&self, state: &mut State, resume: u64, reason: CloseReason) {
+        let mut any = false;
+        for ch in &mut state.channels {
+            if let Some(k) = ch.timeline.interrupt_at(resume) {
+                any = true;
+                if let Some(f) = ch.file_mut(k) {
+                    f.reason.get_or_insert(reason);
+                }
+            }
+        }
+        if any {
+            state.stats.interruptions += 1;
+        }
+        state.session += 1;
+        state.anchor = None;
+    }
+
+    fn schedule_idle(&self, state: &mut State) {
+        let (Some(clock), Some(last)) = (&state.clock, state.last_data) else {
+            return;
+        };
+        if state.cfg.idle_ns == 0 {
+            return;
+        }
+        let id = clock.new_single_shot_id(last + gst::ClockTime::from_nseconds(state.cfg.idle_ns));
+        let weak = self.obj().downgrade();
+        let res = id.wait_async(move |_, _, _| {
+            if let Some(obj) = weak.upgrade() {
+                obj.call_async(|obj| obj.imp().idle_check());
+            }
+        });
+        if res.is_ok() {
+            state.idle_id = Some(id);
+        }
+    }
+
+    /// Starts (PLAYING, with the pipeline clock) or stops the idle timer.
+    fn set_idle_clock(&self, clock: Option<gst::Clock>) {
+        let mut guard = self.lock_state();
+        let Some(state) = guard.as_mut() else { return };
+        if let Some(id) = state.idle_id.take() {
+            id.unschedule();
+        }
+        state.last_data = clock.as_ref().map(|c| c.time());
+        state.clock = clock;
+        let open = state.channels.iter().any(|c| !c.files.is_empty());
+        if open {
+            self.schedule_idle(state);
+        }
+    }
+
+    /// The idle timer fired: interrupt if no data came since.
+    fn idle_check(&self) {
+        let mut eos = Vec::new();
+        {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            state.idle_id = None;
+            let (Some(clock), Some(last)) = (state.clock.clone(), state.last_data) else {
+                return;
+            };
+            let idle = gst::ClockTime::from_nseconds(state.cfg.idle_ns);
+            let now = clock.time();
+            if now < last + idle {
+                self.schedule_idle(state);
+                return;
+            }
+            let open = state
+                .channels
+                .iter()
+                .any(|c| !c.files.is_empty() || c.timeline.lead_key().is_some());
+            if !open {
+                return;
+            }
+            gst::info!(CAT, imp = self, "No data for {}: interruption", idle);
+            let resume = state
+                .inputs
+                .iter()
+                .filter_map(|i| i.last.map(|(_, e)| e))
+                .max()
+                .unwrap_or(0);
+            state.epoch += 1;
+            state.latest_break = Some(Break {
+                epoch: state.epoch,
+                resume,
+                offset: None,
+            });
+            state.stats.interruptions += 1;
+            state.session += 1;
+            state.anchor = None;
+            for ch in &mut state.channels {
+                ch.timeline.close_all();
+                let streams = ch.streams();
+                for f in &mut ch.files {
+                    eos.extend(f.finish(&streams, Some(CloseReason::Interrupted)));
+                }
+            }
+        }
+        self.cond.notify_all();
+        for p in eos {
+            p.push_event(gst::event::Eos::new());
+        }
     }
 
     /// Whether audio at `rt` must wait for video to pass it.
@@ -699,13 +976,12 @@ impl LiveRecordSink {
             .dts()
             .zip(input.segment.as_ref())
             .and_then(|(d, seg)| seg.to_running_time(d))
-            .map(|t| t.nseconds());
+            .map(|t| input.adjust(t.nseconds()));
         let end_rt = rt + buffer.duration().map(|d| d.nseconds()).unwrap_or(0);
         if stream == Stream::Video {
             input.position = Some(input.position.map_or(rt, |p| p.max(rt)));
             state.lead_stalled = false;
         }
-        let anchor = *state.anchor.get_or_insert_with(|| (rt, Utc::now()));
         let caps = input.caps.clone();
         let cfg = state.cfg.clone();
         let mut written = false;
@@ -714,10 +990,24 @@ impl LiveRecordSink {
             let target = if ch.lead == stream {
                 let d = ch.timeline.on_lead(rt, keyframe);
                 plan.request_keyframe |= d.request_keyframe && stream == Stream::Video;
+                let follower_done = ch.follower.is_none_or(|f| state.inputs[f as usize].eos);
+                if let Some(k) = d.finished_lead {
+                    // Lead frames reached a break: the file's lead part ends.
+                    let mut streams = vec![ch.lead];
+                    if follower_done {
+                        streams.extend(ch.follower);
+                        ch.timeline.follower_ended();
+                    }
+                    if let Some(f) = ch.file_mut(k) {
+                        plan.eos
+                            .extend(f.finish(&streams, Some(CloseReason::Interrupted)));
+                    }
+                }
                 match d.action {
                     LeadAction::Drop => None,
                     LeadAction::Write(k) => Some(k),
                     LeadAction::Open(k) => {
+                        let anchor = *state.anchor.get_or_insert_with(|| (rt, Utc::now()));
                         open_file(&cfg, state.session, anchor, ch, k, rt, dts_rt);
                         plan.opens.push((ci, k));
                         Some(k)
@@ -727,8 +1017,6 @@ impl LiveRecordSink {
                         reason,
                         open,
                     } => {
-                        let follower_done =
-                            ch.follower.is_none_or(|f| state.inputs[f as usize].eos);
                         let mut streams = vec![ch.lead];
                         if follower_done {
                             streams.extend(ch.follower);
@@ -739,6 +1027,7 @@ impl LiveRecordSink {
                         if follower_done {
                             ch.timeline.follower_ended();
                         }
+                        let anchor = *state.anchor.get_or_insert_with(|| (rt, Utc::now()));
                         open_file(&cfg, state.session, anchor, ch, open, rt, dts_rt);
                         plan.opens.push((ci, open));
                         Some(open)
@@ -757,7 +1046,8 @@ impl LiveRecordSink {
             };
 
             let Some(key) = target else { continue };
-            let Some(file) = ch.file_mut(key) else {
+            written = true;
+            let Some(file) = ch.file_mut(key).filter(|f| f.has[stream as usize]) else {
                 continue;
             };
             file.frames[stream as usize] += 1;
@@ -783,7 +1073,6 @@ impl LiveRecordSink {
                 caps: if send_caps { caps.clone() } else { None },
                 buffer: out,
             });
-            written = true;
         }
 
         if written {
@@ -993,29 +1282,42 @@ impl LiveRecordSink {
         match event.view() {
             EventView::Caps(c) => {
                 let caps = c.caps_owned();
-                let eos = {
-                    let mut guard = self.lock_state();
-                    let Some(state) = guard.as_mut() else {
-                        return false;
-                    };
-                    let input = &mut state.inputs[stream as usize];
-                    let changed = input.caps.as_ref().is_some_and(|old| *old != caps);
-                    input.caps = Some(caps);
-                    if changed && input.active {
-                        gst::info!(
-                            CAT,
-                            imp = self,
-                            "{} caps changed: closing files",
-                            stream.name()
-                        );
-                        self.interrupt(state, stream, CloseReason::CapsChanged)
-                    } else {
-                        Vec::new()
-                    }
+                let mut guard = self.lock_state();
+                let Some(state) = guard.as_mut() else {
+                    return false;
                 };
-                for p in eos {
-                    p.push_event(gst::event::Eos::new());
+                if state.inputs[stream as usize].active {
+                    for ch in &state.channels {
+                        let writes = match stream {
+                            Stream::Video => ch.lead == stream && ch.format.holds_video(),
+                            Stream::Audio => ch.lead == stream || ch.follower == Some(stream),
+                        };
+                        if !writes {
+                            continue;
+                        }
+                        if let Err(why) = format_accepts(ch.format, &caps) {
+                            let format = ch.format.name();
+                            let name = caps
+                                .structure(0)
+                                .map(|s| s.name().to_string())
+                                .unwrap_or_default();
+                            drop(guard);
+                            gst::element_imp_error!(
+                                self,
+                                gst::StreamError::Format,
+                                ("The {} format cannot record {}: {}", format, name, why),
+                                ["caps: {}", caps]
+                            );
+                            return false;
+                        }
+                    }
                 }
+                let input = &mut state.inputs[stream as usize];
+                if input.caps.as_ref().is_some_and(|old| *old != caps) && input.active {
+                    gst::info!(CAT, imp = self, "{} caps changed: new file", stream.name());
+                    input.pending_break = Some(CloseReason::CapsChanged);
+                }
+                input.caps = Some(caps);
                 true
             }
             EventView::Segment(s) => {
@@ -1050,7 +1352,11 @@ impl LiveRecordSink {
                 }
                 true
             }
-            EventView::StreamStart(_) | EventView::Gap(_) | EventView::Tag(_) => true,
+            EventView::StreamStart(ss) => {
+                self.stream_start(stream, ss.stream_id());
+                true
+            }
+            EventView::Gap(_) | EventView::Tag(_) => true,
             _ => {
                 if event.is_serialized() {
                     true
@@ -1061,25 +1367,43 @@ impl LiveRecordSink {
         }
     }
 
-    /// Closes every file that records `stream` now (an interruption).
-    fn interrupt(&self, state: &mut State, stream: Stream, reason: CloseReason) -> Vec<gst::Pad> {
-        let mut eos = Vec::new();
-        let mut any = false;
-        for ch in &mut state.channels {
-            if ch.lead != stream && ch.follower != Some(stream) {
-                continue;
+    fn stream_start(&self, stream: Stream, id: &str) {
+        let mut restart_eos = false;
+        {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            let input = &mut state.inputs[stream as usize];
+            if input.eos {
+                // A source that restarts after EOS: record again, in a new session.
+                gst::info!(CAT, imp = self, "{} restarted after EOS", stream.name());
+                input.eos = false;
+                input.last = None;
+                input.position = None;
+                if state.eos {
+                    state.eos = false;
+                    restart_eos = std::mem::replace(&mut state.eos_pushed, false);
+                }
+            } else if input.stream_id.as_deref().is_some_and(|old| old != id) && input.active {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "{} stream changed to {id}: interruption",
+                    stream.name()
+                );
+                input.pending_break = Some(CloseReason::Interrupted);
             }
-            ch.timeline.close_all();
-            let streams = ch.streams();
-            for f in &mut ch.files {
-                any = true;
-                eos.extend(f.finish(&streams, Some(reason)));
+            state.inputs[stream as usize].stream_id = Some(id.to_string());
+        }
+        if restart_eos {
+            // Un-EOS the bin: the internal sink takes a new stream.
+            if let Some(pad) = self.eos_pad.get() {
+                pad.push_event(
+                    gst::event::StreamStart::builder(&format!("{}/eos/{}", self.obj().name(), id))
+                        .build(),
+                );
+                pad.push_event(file_segment());
             }
         }
-        if any {
-            state.stats.interruptions += 1;
-        }
-        eos
     }
 
     fn input_eos(&self, stream: Stream) {
@@ -1120,6 +1444,8 @@ impl LiveRecordSink {
                     }
                 }
                 state.eos = true;
+                state.session += 1;
+                state.anchor = None;
             }
         }
         self.cond.notify_all();
@@ -1213,6 +1539,31 @@ impl LiveRecordSink {
             file.end_rt.max(file.start_rt),
         );
 
+        if duration < cfg.min_file_ns {
+            let part = file.part_path.to_string_lossy().into_owned();
+            let size = std::fs::metadata(&file.part_path).map_or(0, |m| m.len());
+            if let Err(e) = std::fs::remove_file(&file.part_path) {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    ["Cannot delete the short file {}: {}", part, e]
+                );
+            }
+            let record = make_record(cfg, format, &file, &part, size, duration, reason);
+            let why = format!(
+                "shorter than min-file-duration ({} ms < {} ms)",
+                duration / 1_000_000,
+                cfg.min_file_ns / 1_000_000
+            );
+            gst::info!(CAT, imp = self, "Discarded {}: {}", part, why);
+            self.post(
+                record_structure("liverecordsink-file-discarded", &record, duration)
+                    .field("discard-reason", why)
+                    .build(),
+            );
+            return;
+        }
+
         let result = (|| -> Result<(PathBuf, u64), String> {
             let f =
                 std::fs::File::open(&file.part_path).map_err(|e| io_error(&file.part_path, &e))?;
@@ -1270,34 +1621,7 @@ impl LiveRecordSink {
         };
 
         let location_str = location.to_string_lossy().into_owned();
-        let file_id = index::file_id(
-            &cfg.safe_stream_id,
-            format.name(),
-            file.session,
-            file.index,
-            file.start_wall,
-        );
-        let playback_url = cfg
-            .playback_url_template
-            .as_ref()
-            .map(|t| playback_url(t, &location_str, &cfg.stream_id, format.name(), &file_id));
-        let record = IndexRecord {
-            stream_id: cfg.stream_id.clone(),
-            session_id: file.session,
-            index: file.index,
-            format: format.name().to_string(),
-            location: location_str.clone(),
-            start_time: index::iso8601(file.start_wall),
-            start_running_time: file.start_rt,
-            file_id: file_id.clone(),
-            end_time: index::iso8601(end_wall),
-            duration: index::seconds_ms(duration),
-            size,
-            video_frames: file.frames[0],
-            audio_frames: file.frames[1],
-            reason: reason.as_str().to_string(),
-            playback_url: playback_url.clone(),
-        };
+        let record = make_record(cfg, format, &file, &location_str, size, duration, reason);
         if let Some(path) = &cfg.index_path {
             if let Err(e) = index::append(path, &record) {
                 gst::element_imp_error!(
@@ -1307,32 +1631,9 @@ impl LiveRecordSink {
                 );
             }
         }
-
         if let Some(state) = self.lock_state().as_mut() {
             state.stats.files_closed += 1;
             state.stats.bytes_written += size;
-        }
-
-        let mut s = gst::Structure::builder("liverecordsink-file-closed")
-            .field("stream-id", &cfg.stream_id)
-            .field("session-id", file.session)
-            .field("index", file.index)
-            .field("format", format.name())
-            .field("location", &location_str)
-            .field("start-time", &record.start_time)
-            .field(
-                "start-running-time",
-                gst::ClockTime::from_nseconds(file.start_rt),
-            )
-            .field("file-id", &file_id)
-            .field("end-time", &record.end_time)
-            .field("duration", gst::ClockTime::from_nseconds(duration))
-            .field("size", size)
-            .field("video-frames", file.frames[0])
-            .field("audio-frames", file.frames[1])
-            .field("reason", reason.as_str());
-        if let Some(url) = playback_url {
-            s = s.field("playback-url", url);
         }
         gst::info!(
             CAT,
@@ -1341,7 +1642,7 @@ impl LiveRecordSink {
             location_str,
             reason.as_str()
         );
-        self.post(s.build());
+        self.post(record_structure("liverecordsink-file-closed", &record, duration).build());
     }
 
     // -------------------------------------------------------------- signals
@@ -1382,6 +1683,71 @@ impl LiveRecordSink {
     }
 }
 
+fn make_record(
+    cfg: &Config,
+    format: Format,
+    file: &OpenFile,
+    location: &str,
+    size: u64,
+    duration: u64,
+    reason: CloseReason,
+) -> IndexRecord {
+    let file_id = index::file_id(
+        &cfg.safe_stream_id,
+        format.name(),
+        file.session,
+        file.index,
+        file.start_wall,
+    );
+    let end_wall = wall_at((file.start_rt, file.start_wall), file.start_rt + duration);
+    IndexRecord {
+        stream_id: cfg.stream_id.clone(),
+        session_id: file.session,
+        index: file.index,
+        format: format.name().to_string(),
+        location: location.to_string(),
+        start_time: index::iso8601(file.start_wall),
+        start_running_time: file.start_rt,
+        playback_url: cfg
+            .playback_url_template
+            .as_ref()
+            .map(|t| playback_url(t, location, &cfg.stream_id, format.name(), &file_id)),
+        file_id,
+        end_time: index::iso8601(end_wall),
+        duration: index::seconds_ms(duration),
+        size,
+        video_frames: file.frames[Stream::Video as usize],
+        audio_frames: file.frames[Stream::Audio as usize],
+        reason: reason.as_str().to_string(),
+    }
+}
+
+/// The §8 fields of a closed (or discarded) file, for a bus message.
+fn record_structure(name: &str, r: &IndexRecord, duration: u64) -> gst::structure::Builder {
+    let mut s = gst::Structure::builder(name)
+        .field("stream-id", &r.stream_id)
+        .field("session-id", r.session_id)
+        .field("index", r.index)
+        .field("format", &r.format)
+        .field("location", &r.location)
+        .field("start-time", &r.start_time)
+        .field(
+            "start-running-time",
+            gst::ClockTime::from_nseconds(r.start_running_time),
+        )
+        .field("file-id", &r.file_id)
+        .field("end-time", &r.end_time)
+        .field("duration", gst::ClockTime::from_nseconds(duration))
+        .field("size", r.size)
+        .field("video-frames", r.video_frames)
+        .field("audio-frames", r.audio_frames)
+        .field("reason", &r.reason);
+    if let Some(url) = &r.playback_url {
+        s = s.field("playback-url", url);
+    }
+    s
+}
+
 /// Records a new file in its channel (under the state lock); the writer is
 /// built later, without the lock.
 fn open_file(
@@ -1394,7 +1760,7 @@ fn open_file(
     dts_rt: Option<u64>,
 ) {
     let start_wall = wall_at(anchor, rt);
-    let has_video = ch.lead == Stream::Video;
+    let has_video = ch.lead == Stream::Video && ch.format.holds_video();
     let has_audio = ch.lead == Stream::Audio || ch.follower == Some(Stream::Audio);
     let ext = ch.format.extension(!has_video);
     let mut index = ch.next_index;
@@ -1554,6 +1920,24 @@ impl ObjectImpl for LiveRecordSink {
                     .default_value(Some(DEFAULT_INDEX_LOCATION))
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("interruption-gap")
+                    .nick("Interruption gap (ms)")
+                    .blurb("A running-time jump, forward or backward, larger than this many milliseconds on any pad is an interruption: files close and a new session starts")
+                    .default_value(DEFAULT_INTERRUPTION_GAP)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("idle-timeout")
+                    .nick("Idle timeout (ms)")
+                    .blurb("In PLAYING, no data on any pad for this many milliseconds of pipeline clock is an interruption; files close at once. 0 = off")
+                    .default_value(DEFAULT_IDLE_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-file-duration")
+                    .nick("Minimum file duration (ms)")
+                    .blurb("A closed file shorter than this many milliseconds is deleted and a liverecordsink-file-discarded message is posted. 0 = keep all")
+                    .default_value(DEFAULT_MIN_FILE_DURATION)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("recording")
                     .nick("Recording")
                     .blurb("True while a file is open")
@@ -1621,6 +2005,13 @@ impl ObjectImpl for LiveRecordSink {
                     .flatten()
                     .unwrap_or_default()
             }
+            "interruption-gap" => {
+                s.interruption_gap = value.get().unwrap_or(DEFAULT_INTERRUPTION_GAP)
+            }
+            "idle-timeout" => s.idle_timeout = value.get().unwrap_or(DEFAULT_IDLE_TIMEOUT),
+            "min-file-duration" => {
+                s.min_file_duration = value.get().unwrap_or(DEFAULT_MIN_FILE_DURATION)
+            }
             other => gst::warning!(CAT, imp = self, "Unknown property {other}"),
         }
     }
@@ -1646,6 +2037,9 @@ impl ObjectImpl for LiveRecordSink {
                     "mp4-fragment-duration" => s.mp4_fragment_duration.to_value(),
                     "playback-url-template" => s.playback_url_template.to_value(),
                     "index-location" => s.index_location.to_value(),
+                    "interruption-gap" => s.interruption_gap.to_value(),
+                    "idle-timeout" => s.idle_timeout.to_value(),
+                    "min-file-duration" => s.min_file_duration.to_value(),
                     _ => glib::Value::from_type(pspec.value_type()),
                 }
             }
@@ -1782,9 +2176,13 @@ impl ElementImpl for LiveRecordSink {
                 }
             }
             gst::StateChange::PausedToReady => self.stop(),
+            gst::StateChange::PlayingToPaused => self.set_idle_clock(None),
             _ => {}
         }
         let ret = self.parent_change_state(transition);
+        if transition == gst::StateChange::PausedToPlaying {
+            self.set_idle_clock(self.obj().clock());
+        }
         if transition == gst::StateChange::PausedToReady {
             if let Some(pad) = self.eos_pad.get() {
                 let _ = pad.set_active(false);
