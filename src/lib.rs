@@ -5,6 +5,7 @@
 use gst::glib;
 
 mod format;
+mod hls;
 pub mod index;
 mod liverecordsink;
 mod rotation;

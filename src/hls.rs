@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The HLS media playlist of one recording (RFC 8216), built with m3u8-rs.
+//!
+//! - `#EXT-X-PLAYLIST-TYPE:EVENT` while recording, `#EXT-X-ENDLIST` at close.
+//! - `#EXT-X-TARGETDURATION` is fixed when the first segment is added and
+//!   never changes: it covers the segment target plus the longest GOP seen,
+//!   because a segment is cut at the first keyframe at or after its target.
+//! - Every segment carries `#EXT-X-PROGRAM-DATE-TIME`; a segment after a break
+//!   carries `#EXT-X-DISCONTINUITY`.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use m3u8_rs::{MediaPlaylist, MediaPlaylistType, MediaSegment};
+
+const SECOND: u64 = 1_000_000_000;
+
+/// Rounds nanoseconds to whole seconds, half up, as EXTINF is compared to
+/// the target duration (RFC 8216 §4.3.3.1).
+pub fn rounded_secs(ns: u64) -> u64 {
+    ns.saturating_add(SECOND / 2) / SECOND
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Segment {
+    uri: String,
+    duration_ns: u64,
+    discontinuity: bool,
+    program_date_time: DateTime<Utc>,
+}
+
+/// What was added to the playlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    pub sequence: u64,
+    pub discontinuity: bool,
+    /// The segment is longer than the target duration allows (a GOP longer
+    /// than any seen when the target was fixed).
+    pub over_target: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Playlist {
+    segment_target_ns: u64,
+    longest_gop_ns: u64,
+    target_duration: Option<u64>,
+    segments: Vec<Segment>,
+    pending_discontinuity: bool,
+    ended: bool,
+}
+
+impl Playlist {
+    /// `segment_target_ns` is `hls-segment-duration`.
+    pub fn new(segment_target_ns: u64) -> Self {
+        Playlist {
+            segment_target_ns,
+            longest_gop_ns: 0,
+            target_duration: None,
+            segments: Vec::new(),
+            pending_discontinuity: false,
+            ended: false,
+        }
+    }
+
+    /// A keyframe interval of the stream, before the target is fixed.
+    pub fn note_gop(&mut self, gop_ns: u64) {
+        self.longest_gop_ns = self.longest_gop_ns.max(gop_ns);
+    }
+
+    /// The next segment follows a break.
+    pub fn mark_discontinuity(&mut self) {
+        if !self.segments.is_empty() {
+            self.pending_discontinuity = true;
+        }
+    }
+
+    pub fn target_duration(&self) -> Option<u64> {
+        self.target_duration
+    }
+
+    pub fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    pub fn discontinuities(&self) -> usize {
+        self.segments.iter().filter(|s| s.discontinuity).count()
+    }
+
+    /// Sum of the segment durations: the media duration, without breaks.
+    pub fn duration_ns(&self) -> u64 {
+        self.segments.iter().map(|s| s.duration_ns).sum()
+    }
+
+    pub fn add_segment(
+        &mut self,
+        uri: &str,
+        duration_ns: u64,
+        program_date_time: DateTime<Utc>,
+    ) -> Added {
+        let target = *self.target_duration.get_or_insert_with(|| {
+            let worst = self.segment_target_ns.saturating_add(self.longest_gop_ns);
+            rounded_secs(worst).max(rounded_secs(duration_ns)).max(1)
+        });
+        let discontinuity = std::mem::take(&mut self.pending_discontinuity);
+        self.segments.push(Segment {
+            uri: uri.to_string(),
+            duration_ns,
+            discontinuity,
+            program_date_time,
+        });
+        Added {
+            sequence: (self.segments.len() - 1) as u64,
+            discontinuity,
+            over_target: rounded_secs(duration_ns) > target,
+        }
+    }
+
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// The playlist text.
+    pub fn render(&self) -> Vec<u8> {
+        let playlist = MediaPlaylist {
+            version: Some(3),
+            target_duration: self.target_duration.unwrap_or_else(|| {
+                rounded_secs(self.segment_target_ns.saturating_add(self.longest_gop_ns)).max(1)
+            }),
+            media_sequence: 0,
+            segments: self
+                .segments
+                .iter()
+                .map(|s| MediaSegment {
+                    uri: s.uri.clone(),
+                    // Millisecond precision.
+                    duration: ((s.duration_ns / 1_000_000) as f64 / 1000.0) as f32,
+                    discontinuity: s.discontinuity,
+                    program_date_time: Some(s.program_date_time.fixed_offset()),
+                    ..Default::default()
+                })
+                .collect(),
+            end_list: self.ended,
+            playlist_type: Some(MediaPlaylistType::Event),
+            independent_segments: true,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = playlist.write_to(&mut out);
+        insert_media_sequence(out)
+    }
+}
+
+/// m3u8-rs leaves out `#EXT-X-MEDIA-SEQUENCE` when it is 0; it is written
+/// explicitly, right after the target duration, so that every player and
+/// validator sees it.
+fn insert_media_sequence(text: Vec<u8>) -> Vec<u8> {
+    let s = String::from_utf8_lossy(&text);
+    if s.contains("#EXT-X-MEDIA-SEQUENCE") {
+        return text;
+    }
+    let mut out = String::with_capacity(s.len() + 32);
+    for line in s.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("#EXT-X-TARGETDURATION") {
+            out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n");
+        }
+    }
+    out.into_bytes()
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, fsynced, then renamed over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(named)?;
+        f.write_all(bytes).map_err(named)?;
+        f.sync_all().map_err(named)?;
+    }
+    std::fs::rename(&tmp, path).map_err(named)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 1, 2, 3).unwrap()
+    }
+
+    #[test]
+    fn event_playlist_with_discontinuity_and_endlist() {
+        let mut p = Playlist::new(6 * SECOND);
+        p.note_gop(SECOND);
+        let a = p.add_segment("a_00000.ts", 6 * SECOND, t0());
+        assert_eq!(a.sequence, 0);
+        assert!(!a.discontinuity);
+        p.add_segment(
+            "a_00001.ts",
+            4 * SECOND,
+            t0() + chrono::Duration::seconds(6),
+        );
+        p.mark_discontinuity();
+        let c = p.add_segment(
+            "a_00002.ts",
+            6_500_000_000,
+            t0() + chrono::Duration::seconds(20),
+        );
+        assert!(c.discontinuity);
+        assert!(!c.over_target);
+        let text = String::from_utf8(p.render()).unwrap();
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT"));
+        assert!(text.contains("#EXT-X-TARGETDURATION:7"));
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0"));
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
+        assert_eq!(text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 3);
+        assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:2026-11-24T01:02:03.000Z"));
+        assert!(text.contains("#EXTINF:6.5,"));
+        assert!(!text.contains("#EXT-X-ENDLIST"));
+        p.end();
+        let text = String::from_utf8(p.render()).unwrap();
+        assert!(text.trim_end().ends_with("#EXT-X-ENDLIST"));
+        assert_eq!(p.duration_ns(), 16_500_000_000);
+        assert_eq!(p.discontinuities(), 1);
+        // The library parses what was written.
+        let parsed = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        assert_eq!(parsed.segments.len(), 3);
+        assert_eq!(parsed.target_duration, 7);
+        assert!(parsed.end_list);
+    }
+
+    #[test]
+    fn target_never_changes_and_flags_long_segments() {
+        let mut p = Playlist::new(2 * SECOND);
+        p.add_segment("s0.ts", 2 * SECOND, t0());
+        assert_eq!(p.target_duration(), Some(2));
+        let long = p.add_segment("s1.ts", 3 * SECOND, t0());
+        assert!(long.over_target);
+        assert_eq!(p.target_duration(), Some(2));
+        // 2.4 s rounds to 2: within the target.
+        assert!(!p.add_segment("s2.ts", 2_400_000_000, t0()).over_target);
+    }
+
+    #[test]
+    fn discontinuity_needs_a_previous_segment() {
+        let mut p = Playlist::new(6 * SECOND);
+        p.mark_discontinuity();
+        assert!(!p.add_segment("s0.ts", SECOND, t0()).discontinuity);
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.m3u8");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert!(!dir.path().join("p.m3u8.tmp").exists());
+    }
+
+    #[test]
+    fn rounding() {
+        assert_eq!(rounded_secs(6_499_999_999), 6);
+        assert_eq!(rounded_secs(6_500_000_000), 7);
+    }
+}
