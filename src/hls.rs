@@ -79,14 +79,11 @@ impl Playlist {
         self.target_duration
     }
 
-    pub fn len(&self) -> usize {
-        self.segments.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()
     }
 
+    #[cfg(test)]
     pub fn discontinuities(&self) -> usize {
         self.segments.iter().filter(|s| s.discontinuity).count()
     }

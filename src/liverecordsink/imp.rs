@@ -2,7 +2,7 @@
 //! GObject glue of `liverecordsink`: properties, pads, the data path and the
 //! finalisation of files.
 //!
-//! Lock order: `settings` before `state`. The `state` lock is never held while
+//! Lock order: `settings`, then `hls_write`, then `state`. The `state` lock is never held while
 //! pushing data or events, posting messages, emitting signals or changing the
 //! state of a writer. Streams wait for each other on `cond`, paired with
 //! `state`.
@@ -16,6 +16,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::hlsrun::{HlsChannel, Run};
 use super::writer::{file_segment, format_accepts, required_elements, Writer, WriterSpec};
 use super::{Formats, RecordType};
 use crate::format::{Format, PART_SUFFIX};
@@ -43,6 +44,9 @@ const DEFAULT_INDEX_LOCATION: &str = "recordings/index.jsonl";
 const DEFAULT_INTERRUPTION_GAP: u32 = 2000;
 const DEFAULT_IDLE_TIMEOUT: u32 = 5000;
 const DEFAULT_MIN_FILE_DURATION: u32 = 0;
+const DEFAULT_HLS_RESUME_TIMEOUT: u32 = 0;
+const MAX_HLS_RESUME_TIMEOUT: u32 = 1800;
+const DEFAULT_HLS_SEGMENT_DURATION: u32 = 6;
 
 /// How long audio may wait for video to reach its running time before it is
 /// routed without knowing whether video will cut there.
@@ -63,6 +67,8 @@ struct Settings {
     interruption_gap: u32,
     idle_timeout: u32,
     min_file_duration: u32,
+    hls_resume_timeout: u32,
+    hls_segment_duration: u32,
 }
 
 impl Default for Settings {
@@ -79,6 +85,8 @@ impl Default for Settings {
             interruption_gap: DEFAULT_INTERRUPTION_GAP,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             min_file_duration: DEFAULT_MIN_FILE_DURATION,
+            hls_resume_timeout: DEFAULT_HLS_RESUME_TIMEOUT,
+            hls_segment_duration: DEFAULT_HLS_SEGMENT_DURATION,
         }
     }
 }
@@ -100,6 +108,8 @@ struct Config {
     gap_ns: u64,
     idle_ns: u64,
     min_file_ns: u64,
+    hls_resume_ns: u64,
+    hls_segment_ns: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +205,11 @@ struct OpenFile {
     eos_sent: [bool; 2],
     drained: bool,
     reason: Option<CloseReason>,
+    /// The HLS playlist this segment belongs to.
+    run: Option<u64>,
+    /// What `file-opened` announces when the writer starts (HLS: the
+    /// playlist, for its first segment only).
+    announce: Option<PathBuf>,
 }
 
 impl OpenFile {
@@ -235,6 +250,8 @@ struct Channel {
     timeline: Timeline,
     files: Vec<OpenFile>,
     next_index: u64,
+    /// Playlists, for the HLS channel.
+    hls: Option<HlsChannel>,
 }
 
 impl Channel {
@@ -293,6 +310,9 @@ pub struct LiveRecordSink {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     cond: Condvar,
+    /// Serialises playlist writes, so that the newest render lands last.
+    /// Taken before `state`.
+    hls_write: Mutex<()>,
     /// Internal source pad feeding a fakesink, which takes EOS once every file
     /// is finalised so that the bin posts EOS only then.
     eos_pad: OnceLock<gst::Pad>,
@@ -309,6 +329,7 @@ impl ObjectSubclass for LiveRecordSink {
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(None),
             cond: Condvar::new(),
+            hls_write: Mutex::new(()),
             eos_pad: OnceLock::new(),
         }
     }
@@ -444,17 +465,6 @@ impl LiveRecordSink {
             ));
         }
         for f in &formats {
-            if matches!(f, Format::Hls) {
-                return Err(gst::error_msg!(
-                    gst::ResourceError::Settings,
-                    [
-                        "format '{}' is not implemented yet in this version; use mp4, flv or aac",
-                        f.name()
-                    ]
-                ));
-            }
-        }
-        for f in &formats {
             for e in required_elements(*f) {
                 if gst::ElementFactory::find(e).is_none() {
                     return Err(gst::error_msg!(
@@ -494,6 +504,8 @@ impl LiveRecordSink {
             gap_ns: u64::from(s.interruption_gap) * 1_000_000,
             idle_ns: u64::from(s.idle_timeout) * 1_000_000,
             min_file_ns: u64::from(s.min_file_duration) * 1_000_000,
+            hls_resume_ns: u64::from(s.hls_resume_timeout) * 1_000_000_000,
+            hls_segment_ns: u64::from(s.hls_segment_duration) * 1_000_000_000,
         })
     }
 
@@ -542,7 +554,13 @@ impl LiveRecordSink {
                 format: *f,
                 lead,
                 follower,
-                timeline: Timeline::new(Some(cfg.interval_ns)),
+                // HLS has no duration cap: its timeline cuts segments.
+                timeline: Timeline::new(Some(if *f == Format::Hls {
+                    cfg.hls_segment_ns
+                } else {
+                    cfg.interval_ns
+                })),
+                hls: (*f == Format::Hls).then(HlsChannel::default),
                 files: Vec::new(),
                 next_index: resume.next_index_for(f.name()),
             });
@@ -590,18 +608,12 @@ impl LiveRecordSink {
 
     /// Finalises every open file with `reason=stopped` and waits for them.
     fn stop(&self) {
-        let mut eos = Vec::new();
+        let eos;
         {
             let mut guard = self.lock_state();
             let Some(state) = guard.as_mut() else { return };
             state.stopping = true;
-            for ch in &mut state.channels {
-                ch.timeline.close_all();
-                let streams = ch.streams();
-                for f in &mut ch.files {
-                    eos.extend(f.finish(&streams, Some(CloseReason::Stopped)));
-                }
-            }
+            eos = self.close_all_now(state, CloseReason::Stopped);
         }
         self.cond.notify_all();
         for pad in eos {
@@ -625,7 +637,16 @@ impl LiveRecordSink {
                     }
                 }
                 if remaining == 0 && state.finalizing == 0 {
-                    break;
+                    let runs = state
+                        .channels
+                        .iter()
+                        .any(|c| c.hls.as_ref().is_some_and(|h| !h.runs.is_empty()));
+                    if !runs {
+                        break;
+                    }
+                    drop(guard);
+                    self.finish_playlists();
+                    continue;
                 }
                 if list.is_empty() {
                     let timeout = deadline.saturating_duration_since(Instant::now());
@@ -820,7 +841,7 @@ impl LiveRecordSink {
                 input.offset = o;
             }
             adj = input.adjust(raw);
-            self.break_at(state, resume, reason);
+            self.break_at(state, resume, max_end.unwrap_or(resume), reason);
         }
         let input = &mut state.inputs[stream as usize];
         input.last = Some((adj, adj.saturating_add(dur)));
@@ -836,21 +857,269 @@ impl LiveRecordSink {
 
     /// An interruption at `resume`: every file takes the frames before it and
     /// closes; the session ends.
-    fn break_at(&self, state: &mut State, resume: u64, reason: CloseReason) {
+    fn break_at(&self, state: &mut State, resume: u64, gap_start: u64, reason: CloseReason) {
         let mut any = false;
-        for ch in &mut state.channels {
+        for ci in 0..state.channels.len() {
+            let ch = &mut state.channels[ci];
             if let Some(k) = ch.timeline.interrupt_at(resume) {
                 any = true;
                 if let Some(f) = ch.file_mut(k) {
                     f.reason.get_or_insert(reason);
                 }
             }
+            self.hls_break(state, ci, gap_start, reason);
         }
         if any {
             state.stats.interruptions += 1;
         }
         state.session += 1;
         state.anchor = None;
+    }
+
+    /// An interruption on an HLS channel: the playlist ends now (resume
+    /// timeout 0) or waits for data to resume, with a clock wait for the
+    /// timeout.
+    fn hls_break(&self, state: &mut State, ci: usize, gap_start: u64, reason: CloseReason) {
+        let resume_ns = state.cfg.hls_resume_ns;
+        let target = state
+            .last_data
+            .map(|t| t + gst::ClockTime::from_nseconds(resume_ns));
+        let clock = state.clock.clone();
+        let Some(hls) = state.channels.get_mut(ci).and_then(|c| c.hls.as_mut()) else {
+            return;
+        };
+        if resume_ns == 0 {
+            hls.close_open(reason);
+            return;
+        }
+        if hls.open_run_mut().is_none() || hls.break_start.is_some() {
+            return;
+        }
+        hls.break_start = Some(gap_start);
+        if let (Some(clock), Some(target)) = (clock, target) {
+            let id = clock.new_single_shot_id(target);
+            let weak = self.obj().downgrade();
+            let res = id.wait_async(move |_, _, _| {
+                if let Some(obj) = weak.upgrade() {
+                    obj.call_async(move |obj| obj.imp().hls_expired(ci));
+                }
+            });
+            if res.is_ok() {
+                hls.expiry = Some(id);
+            }
+        }
+    }
+
+    /// The resume timeout expired with no data: the playlist ends now.
+    fn hls_expired(&self, ci: usize) {
+        {
+            let mut guard = self.lock_state();
+            let Some(hls) = guard
+                .as_mut()
+                .and_then(|s| s.channels.get_mut(ci))
+                .and_then(|c| c.hls.as_mut())
+            else {
+                return;
+            };
+            hls.expiry = None;
+            if hls.break_start.is_none() {
+                return;
+            }
+            gst::info!(CAT, imp = self, "HLS resume timeout expired");
+            hls.close_open(CloseReason::HlsTimeout);
+        }
+        self.finish_playlists();
+    }
+
+    /// Ends every playlist that is closing and has all its segments.
+    fn finish_playlists(&self) {
+        let done: Vec<(Run, Format, Arc<Config>)> = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            let cfg = state.cfg.clone();
+            let mut done = Vec::new();
+            for ch in &mut state.channels {
+                let format = ch.format;
+                if let Some(h) = ch.hls.as_mut() {
+                    done.extend(
+                        h.take_finished()
+                            .into_iter()
+                            .map(|r| (r, format, cfg.clone())),
+                    );
+                }
+            }
+            state.finalizing += done.len();
+            done
+        };
+        let n = done.len();
+        for (run, format, cfg) in done {
+            self.finish_run(run, &cfg, format);
+        }
+        if n > 0 {
+            if let Some(state) = self.lock_state().as_mut() {
+                state.finalizing -= n;
+            }
+            self.cond.notify_all();
+            self.maybe_forward_eos();
+        }
+    }
+
+    /// Writes ENDLIST, indexes and announces one playlist.
+    fn finish_run(&self, mut run: Run, cfg: &Config, format: Format) {
+        let reason = run.closing.unwrap_or(CloseReason::Eos);
+        if run.playlist.is_empty() {
+            let _ = std::fs::remove_file(&run.path);
+            return;
+        }
+        run.playlist.end();
+        let bytes = run.playlist.render();
+        let duration = run.playlist.duration_ns();
+        let mut location = run.path.clone();
+        let result = (|| -> Result<(), String> {
+            {
+                let _w = lock(&self.hls_write);
+                crate::hls::write_atomic(&run.path, &bytes).map_err(|e| e.to_string())?;
+            }
+            if cfg.template.uses_end() {
+                let end = wall_at((run.start_rt, run.start_wall), run.start_rt + duration);
+                let base = cfg.template.render(&TemplateVars {
+                    stream_id: &cfg.safe_stream_id,
+                    session: run.session,
+                    index: run.index,
+                    format: format.name(),
+                    start: run.start_wall,
+                    end: Some(end),
+                });
+                let target = with_extension(&base, format.extension(false));
+                if target != run.path && !target.exists() {
+                    std::fs::rename(&run.path, &target).map_err(|e| {
+                        format!(
+                            "cannot rename {} to {}: {e}",
+                            run.path.display(),
+                            target.display()
+                        )
+                    })?;
+                    location = target;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(msg) = result {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Write,
+                ["Cannot finish the playlist {}: {}", run.path.display(), msg]
+            );
+            return;
+        }
+        let size = run.size + bytes.len() as u64;
+        let meta = FileMeta {
+            session: run.session,
+            index: run.index,
+            start_rt: run.start_rt,
+            start_wall: run.start_wall,
+            frames: run.frames,
+        };
+        let loc = location.to_string_lossy().into_owned();
+        let record = make_record(cfg, format, &meta, &loc, size, duration, reason);
+        self.index_and_announce(cfg, &record, duration);
+    }
+
+    /// Adds a finished segment to its playlist and rewrites the playlist.
+    fn close_segment(&self, ci: usize, file: OpenFile) {
+        let Some(run_id) = file.run else { return };
+        let duration = file.end_rt.saturating_sub(file.start_rt);
+        let part = file.part_path.clone();
+        let final_path = part.with_extension("");
+        let result = (|| -> Result<u64, String> {
+            let f = std::fs::File::open(&part).map_err(|e| io_error(&part, &e))?;
+            f.sync_all().map_err(|e| io_error(&part, &e))?;
+            let size = f.metadata().map_err(|e| io_error(&part, &e))?.len();
+            std::fs::rename(&part, &final_path).map_err(|e| {
+                format!(
+                    "cannot rename {} to {}: {e}",
+                    part.display(),
+                    final_path.display()
+                )
+            })?;
+            Ok(size)
+        })();
+        let size = match result {
+            Ok(size) => size,
+            Err(msg) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    ["Cannot finish the segment {}: {}", part.display(), msg]
+                );
+                0
+            }
+        };
+        let uri = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let w = lock(&self.hls_write);
+        let written = {
+            let mut guard = self.lock_state();
+            let Some(run) = guard
+                .as_mut()
+                .and_then(|s| s.channels.get_mut(ci))
+                .and_then(|c| c.hls.as_mut())
+                .and_then(|h| h.run_mut(run_id))
+            else {
+                return;
+            };
+            run.in_flight = run.in_flight.saturating_sub(1);
+            if size == 0 {
+                None
+            } else {
+                let added = run.playlist.add_segment(&uri, duration, file.start_wall);
+                run.size += size;
+                run.frames[0] += file.frames[0];
+                run.frames[1] += file.frames[1];
+                Some((
+                    added,
+                    run.playlist.render(),
+                    run.path.clone(),
+                    run.playlist.target_duration(),
+                ))
+            }
+        };
+        if let Some((added, bytes, path, target)) = written {
+            if let Err(e) = crate::hls::write_atomic(&path, &bytes) {
+                drop(w);
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    ["Cannot write the playlist: {}", e]
+                );
+                return;
+            }
+            drop(w);
+            if added.over_target {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    [
+                        "HLS segment {} lasts {:.3} s, longer than the playlist's target duration {} s: keyframes are further apart than when the playlist started",
+                        uri,
+                        duration as f64 / 1e9,
+                        target.unwrap_or(0)
+                    ]
+                );
+            }
+            self.post(
+                gst::Structure::builder("liverecordsink-hls-segment-added")
+                    .field("location", final_path.to_string_lossy().as_ref())
+                    .field("playlist", path.to_string_lossy().as_ref())
+                    .field("duration", gst::ClockTime::from_nseconds(duration))
+                    .field("sequence", added.sequence)
+                    .field("discontinuity", added.discontinuity)
+                    .field("size", size)
+                    .build(),
+            );
+        }
     }
 
     fn schedule_idle(&self, state: &mut State) {
@@ -889,7 +1158,7 @@ impl LiveRecordSink {
 
     /// The idle timer fired: interrupt if no data came since.
     fn idle_check(&self) {
-        let mut eos = Vec::new();
+        let eos;
         {
             let mut guard = self.lock_state();
             let Some(state) = guard.as_mut() else { return };
@@ -926,18 +1195,35 @@ impl LiveRecordSink {
             state.stats.interruptions += 1;
             state.session += 1;
             state.anchor = None;
-            for ch in &mut state.channels {
-                ch.timeline.close_all();
-                let streams = ch.streams();
-                for f in &mut ch.files {
-                    eos.extend(f.finish(&streams, Some(CloseReason::Interrupted)));
-                }
+            eos = self.close_all_now(state, CloseReason::Interrupted);
+            for ci in 0..state.channels.len() {
+                self.hls_break(state, ci, resume, CloseReason::Interrupted);
             }
         }
         self.cond.notify_all();
         for p in eos {
             p.push_event(gst::event::Eos::new());
         }
+        self.finish_playlists();
+    }
+
+    /// Closes every open file at once. HLS playlists end too, unless the
+    /// interruption may be resumed (the caller decides).
+    fn close_all_now(&self, state: &mut State, reason: CloseReason) -> Vec<gst::Pad> {
+        let mut eos = Vec::new();
+        for ch in &mut state.channels {
+            ch.timeline.close_all();
+            let streams = ch.streams();
+            for f in &mut ch.files {
+                eos.extend(f.finish(&streams, Some(reason)));
+            }
+            if let Some(h) = ch.hls.as_mut() {
+                if reason != CloseReason::Interrupted {
+                    h.close_open(reason);
+                }
+            }
+        }
+        eos
     }
 
     /// Whether audio at `rt` must wait for video to pass it.
@@ -988,6 +1274,13 @@ impl LiveRecordSink {
 
         for (ci, ch) in state.channels.iter_mut().enumerate() {
             let target = if ch.lead == stream {
+                if let Some(h) = ch.hls.as_mut().filter(|_| keyframe) {
+                    // GOP lengths fix the playlist's target duration.
+                    if let (Some(last), Some(run)) = (h.last_key, h.runs.last_mut()) {
+                        run.playlist.note_gop(rt.saturating_sub(last));
+                    }
+                    h.last_key = Some(rt);
+                }
                 let d = ch.timeline.on_lead(rt, keyframe);
                 plan.request_keyframe |= d.request_keyframe && stream == Stream::Video;
                 let follower_done = ch.follower.is_none_or(|f| state.inputs[f as usize].eos);
@@ -1258,14 +1551,20 @@ impl LiveRecordSink {
             f.writer = Some(writer);
             // Closed while it was being built (stop, EOS): drain it now.
             let eos = f.take_eos_pads();
-            let s = file_structure("liverecordsink-file-opened", &cfg, format, f);
-            (eos, s.build())
+            let msg = f.announce.take().map(|location| {
+                file_structure("liverecordsink-file-opened", &cfg, format, f)
+                    .field("location", location.to_string_lossy().as_ref())
+                    .build()
+            });
+            (eos, msg)
         };
         self.cond.notify_all();
         for p in eos {
             p.push_event(gst::event::Eos::new());
         }
-        self.post(msg);
+        if let Some(msg) = msg {
+            self.post(msg);
+        }
         Ok(())
     }
 
@@ -1436,13 +1735,7 @@ impl LiveRecordSink {
             let all_eos = state.inputs.iter().all(|i| !i.active || i.eos);
             if all_eos {
                 gst::info!(CAT, imp = self, "All inputs ended: finalising files");
-                for ch in &mut state.channels {
-                    ch.timeline.close_all();
-                    let streams = ch.streams();
-                    for f in &mut ch.files {
-                        eos.extend(f.finish(&streams, Some(CloseReason::Eos)));
-                    }
-                }
+                eos.extend(self.close_all_now(state, CloseReason::Eos));
                 state.eos = true;
                 state.session += 1;
                 state.anchor = None;
@@ -1452,6 +1745,7 @@ impl LiveRecordSink {
         for p in eos {
             p.push_event(gst::event::Eos::new());
         }
+        self.finish_playlists();
         self.maybe_forward_eos();
     }
 
@@ -1464,7 +1758,9 @@ impl LiveRecordSink {
             let done = state.eos
                 && !state.eos_pushed
                 && state.finalizing == 0
-                && state.channels.iter().all(|c| c.files.is_empty());
+                && state.channels.iter().all(|c| {
+                    c.files.is_empty() && c.hls.as_ref().is_none_or(|h| h.runs.is_empty())
+                });
             if done {
                 state.eos_pushed = true;
             }
@@ -1518,20 +1814,24 @@ impl LiveRecordSink {
             (file, cfg, format)
         };
         self.cond.notify_all();
-        self.close_file(file, &cfg, format);
-        if let Some(state) = self.lock_state().as_mut() {
-            state.finalizing -= 1;
-        }
-        self.cond.notify_all();
-    }
-
-    /// Stops the writer, fsyncs, renames, indexes and announces one file.
-    fn close_file(&self, file: OpenFile, cfg: &Config, format: Format) {
         if let Some(w) = &file.writer {
             w.shutdown();
             let _ = self.obj().remove(&w.bin);
         }
+        if file.run.is_some() {
+            self.close_segment(ci, file);
+        } else {
+            self.close_file(file, &cfg, format);
+        }
+        if let Some(state) = self.lock_state().as_mut() {
+            state.finalizing -= 1;
+        }
+        self.cond.notify_all();
+        self.finish_playlists();
+    }
 
+    /// Stops the writer, fsyncs, renames, indexes and announces one file.
+    fn close_file(&self, file: OpenFile, cfg: &Config, format: Format) {
         let reason = file.reason.unwrap_or(CloseReason::Eos);
         let duration = file.end_rt.saturating_sub(file.start_rt);
         let end_wall = wall_at(
@@ -1549,7 +1849,7 @@ impl LiveRecordSink {
                     ["Cannot delete the short file {}: {}", part, e]
                 );
             }
-            let record = make_record(cfg, format, &file, &part, size, duration, reason);
+            let record = make_record(cfg, format, &file.meta(), &part, size, duration, reason);
             let why = format!(
                 "shorter than min-file-duration ({} ms < {} ms)",
                 duration / 1_000_000,
@@ -1621,9 +1921,22 @@ impl LiveRecordSink {
         };
 
         let location_str = location.to_string_lossy().into_owned();
-        let record = make_record(cfg, format, &file, &location_str, size, duration, reason);
+        let record = make_record(
+            cfg,
+            format,
+            &file.meta(),
+            &location_str,
+            size,
+            duration,
+            reason,
+        );
+        self.index_and_announce(cfg, &record, duration);
+    }
+
+    /// Appends the record to the index (fsynced), then posts `file-closed`.
+    fn index_and_announce(&self, cfg: &Config, record: &IndexRecord, duration: u64) {
         if let Some(path) = &cfg.index_path {
-            if let Err(e) = index::append(path, &record) {
+            if let Err(e) = index::append(path, record) {
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::Write,
@@ -1633,16 +1946,16 @@ impl LiveRecordSink {
         }
         if let Some(state) = self.lock_state().as_mut() {
             state.stats.files_closed += 1;
-            state.stats.bytes_written += size;
+            state.stats.bytes_written += record.size;
         }
         gst::info!(
             CAT,
             imp = self,
             "Closed {} ({})",
-            location_str,
-            reason.as_str()
+            record.location,
+            record.reason
         );
-        self.post(record_structure("liverecordsink-file-closed", &record, duration).build());
+        self.post(record_structure("liverecordsink-file-closed", record, duration).build());
     }
 
     // -------------------------------------------------------------- signals
@@ -1683,10 +1996,31 @@ impl LiveRecordSink {
     }
 }
 
+/// What a closed recording's record needs of it.
+struct FileMeta {
+    session: u64,
+    index: u64,
+    start_rt: u64,
+    start_wall: DateTime<Utc>,
+    frames: [u64; 2],
+}
+
+impl OpenFile {
+    fn meta(&self) -> FileMeta {
+        FileMeta {
+            session: self.session,
+            index: self.index,
+            start_rt: self.start_rt,
+            start_wall: self.start_wall,
+            frames: self.frames,
+        }
+    }
+}
+
 fn make_record(
     cfg: &Config,
     format: Format,
-    file: &OpenFile,
+    file: &FileMeta,
     location: &str,
     size: u64,
     duration: u64,
@@ -1762,6 +2096,19 @@ fn open_file(
     let start_wall = wall_at(anchor, rt);
     let has_video = ch.lead == Stream::Video && ch.format.holds_video();
     let has_audio = ch.lead == Stream::Audio || ch.follower == Some(Stream::Audio);
+    if ch.hls.is_some() {
+        open_segment(
+            cfg,
+            session,
+            start_wall,
+            ch,
+            key,
+            rt,
+            dts_rt,
+            [has_video, has_audio],
+        );
+        return;
+    }
     let ext = ch.format.extension(!has_video);
     let mut index = ch.next_index;
     let part_path = loop {
@@ -1782,6 +2129,7 @@ fn open_file(
     };
     ch.next_index = index + 1;
     let base_rt = dts_rt.filter(|_| has_video).map_or(rt, |d| d.min(rt));
+    let part_path_announce = part_path.clone();
     ch.files.push(OpenFile {
         key,
         writer: None,
@@ -1800,6 +2148,104 @@ fn open_file(
         eos_sent: [false, false],
         drained: false,
         reason: None,
+        run: None,
+        announce: Some(part_path_announce),
+    });
+}
+
+/// Records a new HLS segment, in the open playlist or in a new one.
+#[allow(clippy::too_many_arguments)]
+fn open_segment(
+    cfg: &Config,
+    session: u64,
+    start_wall: DateTime<Utc>,
+    ch: &mut Channel,
+    key: Key,
+    rt: u64,
+    dts_rt: Option<u64>,
+    has: [bool; 2],
+) {
+    let format = ch.format;
+    let Some(hls) = ch.hls.as_mut() else { return };
+    if let Some(start) = hls.break_start {
+        // Data resumed: within the resume timeout the playlist goes on.
+        let expired = rt.saturating_sub(start) > cfg.hls_resume_ns;
+        hls.cancel_break();
+        if let Some(run) = hls.open_run_mut() {
+            if expired {
+                run.closing = Some(CloseReason::HlsTimeout);
+            } else {
+                run.playlist.mark_discontinuity();
+            }
+        }
+    }
+    let mut announce = None;
+    if hls.open_run_mut().is_none() {
+        let mut index = ch.next_index;
+        let base = loop {
+            let base = cfg.template.render(&TemplateVars {
+                stream_id: &cfg.safe_stream_id,
+                session,
+                index,
+                format: format.name(),
+                start: start_wall,
+                end: None,
+            });
+            if !with_extension(&base, format.extension(false)).exists() {
+                break base;
+            }
+            index += 1;
+        };
+        ch.next_index = index + 1;
+        let path = with_extension(&base, format.extension(false));
+        announce = Some(path.clone());
+        hls.next_id += 1;
+        hls.runs.push(Run {
+            id: hls.next_id,
+            playlist: crate::hls::Playlist::new(cfg.hls_segment_ns),
+            path,
+            base,
+            session,
+            index,
+            start_rt: rt,
+            start_wall,
+            base_rt: dts_rt.filter(|_| has[0]).map_or(rt, |d| d.min(rt)),
+            next_seq: 0,
+            in_flight: 0,
+            closing: None,
+            size: 0,
+            frames: [0, 0],
+            audio_only: !has[0],
+        });
+    }
+    let Some(run) = hls.open_run_mut() else {
+        return;
+    };
+    let seq = run.next_seq;
+    run.next_seq += 1;
+    run.in_flight += 1;
+    let mut name = run.base.as_os_str().to_os_string();
+    name.push(format!("_{seq:05}.ts.{PART_SUFFIX}"));
+    ch.files.push(OpenFile {
+        key,
+        writer: None,
+        session: run.session,
+        index: run.index,
+        part_path: PathBuf::from(name),
+        audio_only: run.audio_only,
+        start_rt: rt,
+        base_rt: run.base_rt,
+        end_rt: rt,
+        start_wall,
+        frames: [0, 0],
+        has,
+        caps_sent: [false, false],
+        eos_wanted: [false, false],
+        eos_sent: [false, false],
+        drained: false,
+        reason: None,
+        run: Some(run.id),
+        announce,
     });
 }
 
@@ -1827,7 +2273,6 @@ fn file_structure(
         .field("session-id", f.session)
         .field("index", f.index)
         .field("format", format.name())
-        .field("location", f.part_path.to_string_lossy().as_ref())
         .field("start-time", index::iso8601(f.start_wall))
         .field(
             "start-running-time",
@@ -1938,6 +2383,21 @@ impl ObjectImpl for LiveRecordSink {
                     .default_value(DEFAULT_MIN_FILE_DURATION)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("hls-resume-timeout")
+                    .nick("HLS resume timeout (seconds)")
+                    .blurb("HLS breakpoint resumption: after an interruption shorter than this many seconds the same playlist continues with #EXT-X-DISCONTINUITY; 0 = every interruption starts a new playlist")
+                    .maximum(MAX_HLS_RESUME_TIMEOUT)
+                    .default_value(DEFAULT_HLS_RESUME_TIMEOUT)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("hls-segment-duration")
+                    .nick("HLS segment duration (seconds)")
+                    .blurb("Target HLS segment duration in seconds; segments are cut at the first keyframe at or after it")
+                    .minimum(1)
+                    .maximum(3600)
+                    .default_value(DEFAULT_HLS_SEGMENT_DURATION)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("recording")
                     .nick("Recording")
                     .blurb("True while a file is open")
@@ -2012,6 +2472,12 @@ impl ObjectImpl for LiveRecordSink {
             "min-file-duration" => {
                 s.min_file_duration = value.get().unwrap_or(DEFAULT_MIN_FILE_DURATION)
             }
+            "hls-resume-timeout" => {
+                s.hls_resume_timeout = value.get().unwrap_or(DEFAULT_HLS_RESUME_TIMEOUT)
+            }
+            "hls-segment-duration" => {
+                s.hls_segment_duration = value.get().unwrap_or(DEFAULT_HLS_SEGMENT_DURATION)
+            }
             other => gst::warning!(CAT, imp = self, "Unknown property {other}"),
         }
     }
@@ -2040,6 +2506,8 @@ impl ObjectImpl for LiveRecordSink {
                     "interruption-gap" => s.interruption_gap.to_value(),
                     "idle-timeout" => s.idle_timeout.to_value(),
                     "min-file-duration" => s.min_file_duration.to_value(),
+                    "hls-resume-timeout" => s.hls_resume_timeout.to_value(),
+                    "hls-segment-duration" => s.hls_segment_duration.to_value(),
                     _ => glib::Value::from_type(pspec.value_type()),
                 }
             }

@@ -5,6 +5,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod hlsrun;
 mod imp;
 mod writer;
 

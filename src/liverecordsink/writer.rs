@@ -170,9 +170,12 @@ impl Writer {
                     })?;
                     // Parse when the muxer does not take the caps as they are,
                     // e.g. H.264 byte-stream into MP4.
+                    // HLS: every segment must decode on its own, so H.264/H.265
+                    // parameter sets go in front of every keyframe.
+                    let hls_video = spec.format == Format::Hls && kind == "video";
                     let parser = caps.as_ref().and_then(|c| {
                         let tmpl = mux_pad.pad_template_caps();
-                        if tmpl.can_intersect(c) && tmpl.is_subset(&tmpl) && c.is_subset(&tmpl) {
+                        if c.is_subset(&tmpl) && !hls_video {
                             None
                         } else {
                             parser_for(c)
@@ -181,6 +184,9 @@ impl Writer {
                     let mut upstream = mux_pad;
                     if let Some(p) = parser {
                         let parser = make(p)?;
+                        if hls_video {
+                            parser.set_property("config-interval", -1i32);
+                        }
                         bin.add(&parser)
                             .map_err(|e| WriterError::Build(e.to_string()))?;
                         let psrc = parser

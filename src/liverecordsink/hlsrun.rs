@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! State of an HLS channel: the playlists being recorded (one open, older
+//! ones waiting for their last segments) and the pending break, if any.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::hls::Playlist;
+use crate::rotation::CloseReason;
+
+/// One playlist: one HLS recording.
+pub struct Run {
+    pub id: u64,
+    pub playlist: Playlist,
+    /// The `.m3u8` path, as named when the playlist opened.
+    pub path: PathBuf,
+    /// Segments are `<base>_<sequence>.ts`.
+    pub base: PathBuf,
+    pub session: u64,
+    pub index: u64,
+    pub start_rt: u64,
+    pub start_wall: DateTime<Utc>,
+    /// Subtracted from running times: timestamps run on across segments.
+    pub base_rt: u64,
+    pub next_seq: u64,
+    /// Segments opened and not yet added to the playlist.
+    pub in_flight: usize,
+    pub closing: Option<CloseReason>,
+    /// Bytes of all segments.
+    pub size: u64,
+    pub frames: [u64; 2],
+    pub audio_only: bool,
+}
+
+#[derive(Default)]
+pub struct HlsChannel {
+    pub runs: Vec<Run>,
+    /// Running time where data stopped, while the open playlist waits for
+    /// data to resume.
+    pub break_start: Option<u64>,
+    /// Clock wait for the resume timeout.
+    pub expiry: Option<gst::SingleShotClockId>,
+    /// Running time of the last lead keyframe, to measure GOPs.
+    pub last_key: Option<u64>,
+    pub next_id: u64,
+}
+
+impl HlsChannel {
+    pub fn open_run_mut(&mut self) -> Option<&mut Run> {
+        self.runs.iter_mut().rev().find(|r| r.closing.is_none())
+    }
+
+    pub fn run_mut(&mut self, id: u64) -> Option<&mut Run> {
+        self.runs.iter_mut().find(|r| r.id == id)
+    }
+
+    /// No more segments go to the open playlist: it ends once its segments
+    /// are written.
+    pub fn close_open(&mut self, reason: CloseReason) {
+        self.cancel_break();
+        if let Some(r) = self.open_run_mut() {
+            r.closing = Some(reason);
+        }
+    }
+
+    pub fn cancel_break(&mut self) {
+        self.break_start = None;
+        if let Some(id) = self.expiry.take() {
+            id.unschedule();
+        }
+    }
+
+    /// Playlists that are closing and have every segment written.
+    pub fn take_finished(&mut self) -> Vec<Run> {
+        let (done, keep) = std::mem::take(&mut self.runs)
+            .into_iter()
+            .partition(|r| r.closing.is_some() && r.in_flight == 0);
+        self.runs = keep;
+        done
+    }
+}
