@@ -624,14 +624,19 @@ impl LiveRecordSink {
         loop {
             // Finalise what has drained, here, so that nothing is left behind.
             let drained = {
-                let guard = self.lock_state();
-                let Some(state) = guard.as_ref() else { return };
+                let mut guard = self.lock_state();
+                let Some(state) = guard.as_mut() else { return };
                 let mut list = Vec::new();
                 let mut remaining = 0;
-                for (ci, ch) in state.channels.iter().enumerate() {
-                    for f in &ch.files {
+                let late = Instant::now() >= deadline;
+                for (ci, ch) in state.channels.iter_mut().enumerate() {
+                    for f in &mut ch.files {
                         remaining += 1;
-                        if f.drained || Instant::now() >= deadline {
+                        if f.drained || late {
+                            if !f.drained {
+                                // Kept as written: readable up to its last fragment.
+                                f.reason = Some(CloseReason::Error);
+                            }
                             list.push((ci, f.key));
                         }
                     }
