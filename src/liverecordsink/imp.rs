@@ -712,6 +712,14 @@ impl LiveRecordSink {
             if !input.active {
                 return Ok(gst::FlowSuccess::Ok);
             }
+            if input.caps.is_none() {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ["{} data arrived before caps", stream.name()]
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            }
             let Some(segment) = &input.segment else {
                 gst::element_imp_error!(
                     self,
@@ -1529,7 +1537,7 @@ impl LiveRecordSink {
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::OpenWrite,
-                    ["Cannot record {}: {}", part_path.display(), msg]
+                    ("Cannot record {}: {}", part_path.display(), msg)
                 );
                 return Err(gst::FlowError::Error);
             }
@@ -1794,6 +1802,33 @@ impl LiveRecordSink {
         self.cond.notify_all();
         if !stopping {
             // Not on the streaming thread: the writer is shut down from here.
+            self.obj().call_async(move |obj| {
+                obj.imp().finalize(ci, key);
+                obj.imp().maybe_forward_eos();
+            });
+        }
+    }
+
+    /// Marks the file whose writer contains `src` as failed and finalises it.
+    fn writer_failed(&self, src: &gst::Object) {
+        let found = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            let mut found = None;
+            for (ci, ch) in state.channels.iter_mut().enumerate() {
+                for f in &mut ch.files {
+                    let Some(w) = &f.writer else { continue };
+                    if src == w.bin.upcast_ref::<gst::Object>() || src.has_as_ancestor(&w.bin) {
+                        f.reason = Some(CloseReason::Error);
+                        f.drained = true;
+                        found = Some((ci, f.key, state.stopping));
+                    }
+                }
+            }
+            found
+        };
+        self.cond.notify_all();
+        if let Some((ci, key, false)) = found {
             self.obj().call_async(move |obj| {
                 obj.imp().finalize(ci, key);
                 obj.imp().maybe_forward_eos();
@@ -2687,4 +2722,15 @@ impl LiveRecordSink {
     }
 }
 
-impl BinImpl for LiveRecordSink {}
+impl BinImpl for LiveRecordSink {
+    fn handle_message(&self, msg: gst::Message) {
+        if let gst::MessageView::Error(_) = msg.view() {
+            // A writer failed (disk full, muxer error): its file will never
+            // drain, so it is finalised as written, with reason=error.
+            if let Some(src) = msg.src() {
+                self.writer_failed(src);
+            }
+        }
+        self.parent_handle_message(msg)
+    }
+}
