@@ -1496,22 +1496,14 @@ impl LiveRecordSink {
         };
 
         let result = prepare_part(&part_path).and_then(|_| {
-            let weak = self.obj().downgrade();
-            let writer = Writer::build(
-                WriterSpec {
-                    name: spec_name,
-                    format,
-                    part_path: &part_path,
-                    video: video.clone(),
-                    audio: audio.clone(),
-                    mp4_fragment_ms: frag,
-                },
-                move || {
-                    if let Some(obj) = weak.upgrade() {
-                        obj.imp().writer_drained(ci, key);
-                    }
-                },
-            )
+            let writer = Writer::build(WriterSpec {
+                name: spec_name,
+                format,
+                part_path: &part_path,
+                video: video.clone(),
+                audio: audio.clone(),
+                mp4_fragment_ms: frag,
+            })
             .map_err(|e| e.to_string())?;
             self.obj()
                 .add(&writer.bin)
@@ -1789,7 +1781,8 @@ impl LiveRecordSink {
 
     // --------------------------------------------------------- finalisation
 
-    /// Called on a muxer's streaming thread when its file sink got EOS.
+    /// Called (on a muxer's streaming thread) when a writer has written
+    /// everything.
     fn writer_drained(&self, ci: usize, key: Key) {
         let stopping = {
             let mut guard = self.lock_state();
@@ -1809,31 +1802,42 @@ impl LiveRecordSink {
         }
     }
 
-    /// Marks the file whose writer contains `src` as failed and finalises it.
-    fn writer_failed(&self, src: &gst::Object) {
-        let found = {
-            let mut guard = self.lock_state();
-            let Some(state) = guard.as_mut() else { return };
-            let mut found = None;
-            for (ci, ch) in state.channels.iter_mut().enumerate() {
-                for f in &mut ch.files {
-                    let Some(w) = &f.writer else { continue };
-                    if src == w.bin.upcast_ref::<gst::Object>() || src.has_as_ancestor(&w.bin) {
-                        f.reason = Some(CloseReason::Error);
-                        f.drained = true;
-                        found = Some((ci, f.key, state.stopping));
-                    }
+    /// The channel and key of the file whose writer is or contains `src`.
+    fn writer_of(&self, src: &gst::Object) -> Option<(usize, Key)> {
+        let guard = self.lock_state();
+        let state = guard.as_ref()?;
+        for (ci, ch) in state.channels.iter().enumerate() {
+            for f in &ch.files {
+                let Some(w) = &f.writer else { continue };
+                if src == w.bin.upcast_ref::<gst::Object>() || src.has_as_ancestor(&w.bin) {
+                    return Some((ci, f.key));
                 }
             }
-            found
-        };
-        self.cond.notify_all();
-        if let Some((ci, key, false)) = found {
-            self.obj().call_async(move |obj| {
-                obj.imp().finalize(ci, key);
-                obj.imp().maybe_forward_eos();
-            });
         }
+        None
+    }
+
+    /// Marks the file whose writer contains `src` as failed and finalises it.
+    fn writer_failed(&self, src: &gst::Object) {
+        let Some((ci, key)) = self.writer_of(src) else {
+            return;
+        };
+        let stopping = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else { return };
+            if let Some(f) = state.channels.get_mut(ci).and_then(|c| c.file_mut(key)) {
+                f.reason = Some(CloseReason::Error);
+            }
+            state.stopping
+        };
+        if !stopping {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "A writer failed: finalising its file as written"
+            );
+        }
+        self.writer_drained(ci, key);
     }
 
     /// Closes one file: stops its writer, fsyncs, renames, indexes, announces.
@@ -2724,12 +2728,26 @@ impl LiveRecordSink {
 
 impl BinImpl for LiveRecordSink {
     fn handle_message(&self, msg: gst::Message) {
-        if let gst::MessageView::Error(_) = msg.view() {
+        match msg.view() {
+            // A writer bin posts EOS when its file sink has written
+            // everything: the file can be finalised. The bin's own EOS comes
+            // from the internal EOS sink, once every file is done.
+            gst::MessageView::Eos(_) => {
+                if let Some(src) = msg.src() {
+                    if let Some((ci, key)) = self.writer_of(src) {
+                        self.writer_drained(ci, key);
+                        return;
+                    }
+                }
+            }
             // A writer failed (disk full, muxer error): its file will never
             // drain, so it is finalised as written, with reason=error.
-            if let Some(src) = msg.src() {
-                self.writer_failed(src);
+            gst::MessageView::Error(_) => {
+                if let Some(src) = msg.src() {
+                    self.writer_failed(src);
+                }
             }
+            _ => {}
         }
         self.parent_handle_message(msg)
     }

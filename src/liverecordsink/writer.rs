@@ -106,12 +106,9 @@ pub fn file_segment() -> gst::Event {
 }
 
 impl Writer {
-    /// Builds, links and starts the writer. `on_eos` runs (on the muxer's
-    /// streaming thread) once the file sink has received EOS.
-    pub fn build(
-        spec: WriterSpec<'_>,
-        on_eos: impl Fn() + Send + Sync + 'static,
-    ) -> Result<Writer, WriterError> {
+    /// Builds and links the writer. Its bin posts EOS once the file sink has
+    /// written everything.
+    pub fn build(spec: WriterSpec<'_>) -> Result<Writer, WriterError> {
         let bin = gst::Bin::with_name(&spec.name);
         let sink = make("filesink")?;
         sink.set_property("location", spec.part_path.to_string_lossy().as_ref());
@@ -254,18 +251,6 @@ impl Writer {
                 writer.audio = Some(pad);
             }
         }
-
-        let sinkpad = sink
-            .static_pad("sink")
-            .ok_or_else(|| WriterError::Build("filesink has no sink pad".into()))?;
-        sinkpad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            if let Some(gst::PadProbeData::Event(ev)) = &info.data {
-                if ev.type_() == gst::EventType::Eos {
-                    on_eos();
-                }
-            }
-            gst::PadProbeReturn::Ok
-        });
 
         bin.set_locked_state(true);
         Ok(writer)

@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! In-process benchmarks of `liverecordsink` (run by `scripts/bench.py`).
+//!
+//! - `scale N SECONDS`: N live streams in one process, each pre-encoded
+//!   640x360 H.264 + AAC pushed in real time through appsrc and recorded as
+//!   mp4+hls. Prints one JSON line: CPU %, RSS, late pushes, dropped frames.
+//! - `latency RUNS SECONDS`: time from EOS on the pads to `file-closed`, and
+//!   from the last buffer to `file-closed` with `idle-timeout=1000`.
+//! - `memory MINUTES`: one stream of MINUTES of media recorded as fast as
+//!   possible; prints peak RSS.
+//!
+//! Output files go to `target/bench/`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gst_app::AppSrc;
+
+struct Encoded {
+    caps: gst::Caps,
+    frames: Vec<gst::Buffer>,
+    frame_ns: u64,
+}
+
+/// Encodes `seconds` of media once with a real encoder, into memory.
+fn encode(desc: &str) -> Result<Encoded, Box<dyn std::error::Error>> {
+    let pipeline = gst::parse::launch(&format!("{desc} ! appsink name=out sync=false"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+    let sink = pipeline
+        .by_name("out")
+        .ok_or("no appsink")?
+        .downcast::<gst_app::AppSink>()
+        .map_err(|_| "not an appsink")?;
+    pipeline.set_state(gst::State::Playing)?;
+    let mut frames = Vec::new();
+    let mut caps = None;
+    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(30)) {
+        if caps.is_none() {
+            caps = sample.caps_owned();
+        }
+        if let Some(b) = sample.buffer_owned() {
+            frames.push(b);
+        }
+    }
+    pipeline.set_state(gst::State::Null)?;
+    let caps = caps.ok_or("encoder produced nothing")?;
+    let frame_ns = frames
+        .first()
+        .and_then(|b| b.duration())
+        .map(|d| d.nseconds())
+        .unwrap_or(33_333_333);
+    Ok(Encoded {
+        caps,
+        frames,
+        frame_ns,
+    })
+}
+
+fn media() -> Result<(Encoded, Encoded), Box<dyn std::error::Error>> {
+    let video = encode(
+        "videotestsrc num-buffers=300 pattern=ball ! video/x-raw,width=640,height=360,framerate=30/1 \
+         ! x264enc bitrate=3000 speed-preset=veryfast key-int-max=60 bframes=0 \
+         ! h264parse ! video/x-h264,stream-format=avc,alignment=au",
+    )?;
+    let audio = encode(
+        "audiotestsrc num-buffers=469 samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
+         ! avenc_aac ! aacparse ! audio/mpeg,stream-format=raw",
+    )?;
+    Ok((video, audio))
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// user+sys CPU seconds of this process.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(rest) = stat.rsplit(')').next() else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of /proc/pid/stat (utime, stime), in clock ticks (100 Hz).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct Stream {
+    pipeline: gst::Pipeline,
+    rec: gst::Element,
+    video: AppSrc,
+    audio: AppSrc,
+}
+
+fn build_stream(
+    i: usize,
+    dir: &str,
+    extra: &str,
+    v: &Encoded,
+    a: &Encoded,
+    live: bool,
+) -> Result<Stream, Box<dyn std::error::Error>> {
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=v format=time is-live={live} ! queue max-size-time=0 max-size-bytes=0 max-size-buffers=0 ! rec.video \
+         appsrc name=a format=time is-live={live} ! queue max-size-time=0 max-size-bytes=0 max-size-buffers=0 ! rec.audio \
+         liverecordsink name=rec stream-id=s{i} location={dir}/{{stream_id}}/{{index}} \
+           index-location={dir}/index.jsonl {extra}"
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| "not a pipeline")?;
+    let get = |n: &str| -> Result<AppSrc, Box<dyn std::error::Error>> {
+        Ok(pipeline
+            .by_name(n)
+            .ok_or("missing appsrc")?
+            .downcast::<AppSrc>()
+            .map_err(|_| "not an appsrc")?)
+    };
+    let video = get("v")?;
+    let audio = get("a")?;
+    video.set_caps(Some(&v.caps));
+    audio.set_caps(Some(&a.caps));
+    for s in [&video, &audio] {
+        s.set_property("max-bytes", 0u64);
+        s.set_property("block", false);
+    }
+    let rec = pipeline.by_name("rec").ok_or("missing rec")?;
+    Ok(Stream {
+        pipeline,
+        rec,
+        video,
+        audio,
+    })
+}
+
+/// Frame `n` of an encoded loop, timestamped at `n * frame_ns`.
+fn frame(e: &Encoded, n: u64) -> gst::Buffer {
+    let len = e.frames.len() as u64;
+    let mut b = e.frames[(n % len) as usize].copy();
+    {
+        let b = b.make_mut();
+        let ts = gst::ClockTime::from_nseconds(n * e.frame_ns);
+        b.set_pts(ts);
+        b.set_dts(ts);
+        b.set_duration(gst::ClockTime::from_nseconds(e.frame_ns));
+    }
+    b
+}
+
+fn wait_eos(p: &gst::Pipeline, timeout: Duration) -> Vec<gst::Structure> {
+    let mut msgs = Vec::new();
+    let Some(bus) = p.bus() else { return msgs };
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        let Some(m) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) else {
+            continue;
+        };
+        match m.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                eprintln!("error: {} {:?}", e.error(), e.debug());
+                break;
+            }
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure() {
+                    msgs.push(s.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    msgs
+}
+
+fn scale(n: usize, seconds: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let (v, a) = media()?;
+    let dir = format!("target/bench/scale-{n}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let base_rss = rss_kib();
+    let mut streams = Vec::new();
+    for i in 0..n {
+        let s = build_stream(i, &dir, "formats=mp4+hls record-interval=60", &v, &a, true)?;
+        s.pipeline.set_state(gst::State::Playing)?;
+        streams.push(s);
+    }
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let vn = seconds * 1_000_000_000 / v.frame_ns;
+    let an = seconds * 1_000_000_000 / a.frame_ns;
+    let (mut vi, mut ai) = (0u64, 0u64);
+    let mut late = 0u64;
+    let mut max_lag = Duration::ZERO;
+    let mut peak_rss = 0;
+    // One pacing thread pushes every stream's next frame when it is due.
+    while vi < vn || ai < an {
+        let vdue = Duration::from_nanos(vi * v.frame_ns);
+        let adue = Duration::from_nanos(ai * a.frame_ns);
+        let (due, is_video) = if vi < vn && (ai >= an || vdue <= adue) {
+            (vdue, true)
+        } else {
+            (adue, false)
+        };
+        let now = t0.elapsed();
+        if due > now {
+            std::thread::sleep(due - now);
+        } else if now - due > Duration::from_millis(40) {
+            late += 1;
+            max_lag = max_lag.max(now - due);
+        }
+        for s in &streams {
+            let r = if is_video {
+                s.video.push_buffer(frame(&v, vi))
+            } else {
+                s.audio.push_buffer(frame(&a, ai))
+            };
+            if let Err(e) = r {
+                return Err(format!("push failed: {e:?}").into());
+            }
+        }
+        if is_video {
+            vi += 1;
+            if vi % 300 == 0 {
+                peak_rss = peak_rss.max(rss_kib());
+            }
+        } else {
+            ai += 1;
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    peak_rss = peak_rss.max(rss_kib());
+    for s in &streams {
+        let _ = s.video.end_of_stream();
+        let _ = s.audio.end_of_stream();
+    }
+    let mut dropped = 0u64;
+    let mut closed = 0usize;
+    for s in &streams {
+        let msgs = wait_eos(&s.pipeline, Duration::from_secs(60));
+        closed += msgs
+            .iter()
+            .filter(|m| m.name() == "liverecordsink-file-closed")
+            .count();
+        if let Ok(st) = s.rec.property_value("stats").get::<gst::Structure>() {
+            dropped += st.get::<u64>("frames-dropped").unwrap_or(0);
+        }
+        let _ = s.pipeline.set_state(gst::State::Null);
+    }
+    println!(
+        "{{\"bench\":\"scale\",\"streams\":{n},\"seconds\":{seconds},\"wall\":{wall:.2},\"cpu_percent\":{:.1},\"rss_mib\":{:.1},\"rss_per_stream_mib\":{:.2},\"late_pushes\":{late},\"max_lag_ms\":{},\"frames_dropped\":{dropped},\"files_closed\":{closed}}}",
+        100.0 * cpu / wall,
+        peak_rss as f64 / 1024.0,
+        (peak_rss.saturating_sub(base_rss)) as f64 / 1024.0 / n as f64,
+        max_lag.as_millis()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn push_fast(s: &Stream, v: &Encoded, a: &Encoded, seconds: u64) -> Result<(), String> {
+    let vn = seconds * 1_000_000_000 / v.frame_ns;
+    let an = seconds * 1_000_000_000 / a.frame_ns;
+    let (mut vi, mut ai) = (0u64, 0u64);
+    while vi < vn || ai < an {
+        if vi < vn && (ai >= an || vi * v.frame_ns <= ai * a.frame_ns) {
+            s.video
+                .push_buffer(frame(v, vi))
+                .map_err(|e| format!("{e:?}"))?;
+            vi += 1;
+        } else {
+            s.audio
+                .push_buffer(frame(a, ai))
+                .map_err(|e| format!("{e:?}"))?;
+            ai += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Waits for `file-closed`; returns the time it took.
+fn time_to_closed(p: &gst::Pipeline, since: Instant) -> Option<Duration> {
+    let bus = p.bus()?;
+    while since.elapsed() < Duration::from_secs(120) {
+        let Some(m) = bus.timed_pop(gst::ClockTime::from_mseconds(5)) else {
+            continue;
+        };
+        if let gst::MessageView::Element(e) = m.view() {
+            if e.structure()
+                .map(|s| s.name() == "liverecordsink-file-closed")
+                == Some(true)
+            {
+                return Some(since.elapsed());
+            }
+        }
+    }
+    None
+}
+
+fn stats_ms(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    let med = v.get(v.len() / 2).copied().unwrap_or_default();
+    let max = v.last().copied().unwrap_or_default();
+    (med.as_secs_f64() * 1000.0, max.as_secs_f64() * 1000.0)
+}
+
+fn latency(runs: usize, long_minutes: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let (v, a) = media()?;
+    let dir = "target/bench/latency";
+    let _ = std::fs::remove_dir_all(dir);
+    let mut eos_times = Vec::new();
+    for i in 0..runs {
+        let s = build_stream(i, dir, "", &v, &a, false)?;
+        s.pipeline.set_state(gst::State::Playing)?;
+        push_fast(&s, &v, &a, 10)?;
+        // Let the data reach the element before EOS.
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let _ = s.video.end_of_stream();
+        let _ = s.audio.end_of_stream();
+        if let Some(d) = time_to_closed(&s.pipeline, t) {
+            eos_times.push(d);
+        }
+        let _ = s.pipeline.set_state(gst::State::Null);
+    }
+    let mut idle_times = Vec::new();
+    for i in 0..runs {
+        let s = build_stream(i, dir, "idle-timeout=1000", &v, &a, true)?;
+        s.pipeline.set_state(gst::State::Playing)?;
+        // 2 s pushed in real time, then nothing.
+        let t0 = Instant::now();
+        for n in 0..60u64 {
+            let due = Duration::from_nanos(n * v.frame_ns);
+            if let Some(d) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(d);
+            }
+            s.video
+                .push_buffer(frame(&v, n))
+                .map_err(|e| format!("{e:?}"))?;
+            let an = (n + 1) * v.frame_ns / a.frame_ns;
+            let from = n * v.frame_ns / a.frame_ns;
+            for k in from..an {
+                s.audio
+                    .push_buffer(frame(&a, k))
+                    .map_err(|e| format!("{e:?}"))?;
+            }
+        }
+        let t = Instant::now();
+        if let Some(d) = time_to_closed(&s.pipeline, t) {
+            idle_times.push(d);
+        }
+        let _ = s.pipeline.set_state(gst::State::Null);
+    }
+    let long = {
+        let s = build_stream(0, dir, "record-interval=7200", &v, &a, false)?;
+        s.pipeline.set_state(gst::State::Playing)?;
+        push_fast(&s, &v, &a, long_minutes * 60)?;
+        std::thread::sleep(Duration::from_millis(500));
+        let t = Instant::now();
+        let _ = s.video.end_of_stream();
+        let _ = s.audio.end_of_stream();
+        let d = time_to_closed(&s.pipeline, t);
+        let _ = s.pipeline.set_state(gst::State::Null);
+        d
+    };
+    let (em, ex) = stats_ms(eos_times.clone());
+    let (im, ix) = stats_ms(idle_times.clone());
+    println!(
+        "{{\"bench\":\"latency\",\"runs\":{runs},\"eos_median_ms\":{em:.1},\"eos_max_ms\":{ex:.1},\"eos_ok\":{},\"idle_median_ms\":{im:.1},\"idle_max_ms\":{ix:.1},\"idle_ok\":{},\"long_minutes\":{long_minutes},\"long_eos_ms\":{:.1}}}",
+        eos_times.len(),
+        idle_times.len(),
+        long.map(|d| d.as_secs_f64() * 1000.0).unwrap_or(-1.0)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+fn memory(minutes: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let (v, a) = media()?;
+    let dir = "target/bench/memory";
+    let _ = std::fs::remove_dir_all(dir);
+    let s = build_stream(0, dir, "record-interval=7200", &v, &a, false)?;
+    s.pipeline.set_state(gst::State::Playing)?;
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let t0 = Instant::now();
+    for m in 0..minutes {
+        // Push one minute at a time, so RSS can be sampled as the file grows.
+        let vn = 60 * 1_000_000_000 / v.frame_ns;
+        let an = 60 * 1_000_000_000 / a.frame_ns;
+        let (vs, as_) = (m * vn, m * an);
+        let (mut vi, mut ai) = (0u64, 0u64);
+        while vi < vn || ai < an {
+            if vi < vn && (ai >= an || vi * v.frame_ns <= ai * a.frame_ns) {
+                s.video
+                    .push_buffer(frame(&v, vs + vi))
+                    .map_err(|e| format!("{e:?}"))?;
+                vi += 1;
+            } else {
+                s.audio
+                    .push_buffer(frame(&a, as_ + ai))
+                    .map_err(|e| format!("{e:?}"))?;
+                ai += 1;
+            }
+        }
+        if let Ok(mut g) = samples.lock() {
+            g.push((m + 1, rss_kib()));
+        }
+    }
+    let _ = s.video.end_of_stream();
+    let _ = s.audio.end_of_stream();
+    let msgs = wait_eos(&s.pipeline, Duration::from_secs(600));
+    let _ = s.pipeline.set_state(gst::State::Null);
+    let samples = samples.lock().map(|g| g.clone()).unwrap_or_default();
+    let at = |min: u64| {
+        samples
+            .iter()
+            .find(|(m, _)| *m >= min)
+            .map(|(_, r)| *r as f64 / 1024.0)
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{{\"bench\":\"memory\",\"minutes\":{minutes},\"wall\":{:.1},\"peak_rss_mib\":{:.1},\"rss_at_10min_mib\":{:.1},\"rss_at_end_mib\":{:.1},\"files_closed\":{}}}",
+        t0.elapsed().as_secs_f64(),
+        hwm_kib() as f64 / 1024.0,
+        at(10),
+        at(minutes),
+        msgs.iter().filter(|m| m.name() == "liverecordsink-file-closed").count()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    gst::init()?;
+    gstliverecord::plugin_register_static()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, d: u64| -> u64 { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
+    match args.first().map(String::as_str) {
+        Some("scale") => scale(num(1, 50) as usize, num(2, 60)),
+        Some("latency") => latency(num(1, 20) as usize, num(2, 30)),
+        Some("memory") => memory(num(1, 120)),
+        _ => Err(
+            "usage: bench_live scale N SECONDS | latency RUNS LONG_MINUTES | memory MINUTES".into(),
+        ),
+    }
+}
