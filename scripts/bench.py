@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Benchmarks of liverecordsink against splitmuxsink and the bare muxer.
+
+Usage: python3 scripts/bench.py [--rounds 5] [--quick]
+
+1. Throughput: the same cached input (180 s of 640x360 H.264 at 3 Mbit/s plus
+   AAC, in Matroska) recorded as fast as possible by
+     A  liverecordsink (defaults: crash-safe MP4), record-interval=60
+     B  splitmuxsink max-size-time=60 s (mp4mux)
+     C  mp4mux ! filesink
+   in alternating rounds A B C after a warm-up; CPU time (user+sys of the
+   gst-launch-1.0 process) and wall time, medians and per-round ratios.
+2. Scale, 3. close latency, 4. memory: run by examples/bench_live.rs.
+
+Prints Markdown tables. Outputs go to target/bench/.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "target", "bench")
+PLUGIN_DIR = os.path.join(ROOT, "target", "release")
+
+
+def run(cmd, env=None):
+    """Runs a command; returns (cpu seconds of the child, wall seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall
+
+
+INPUT = None
+
+
+def make_input(seconds):
+    global INPUT
+    INPUT = os.path.join(BENCH, f"input-{seconds}s-640x360.mkv")
+    if os.path.exists(INPUT):
+        return
+    os.makedirs(BENCH, exist_ok=True)
+    print(f"generating {INPUT} ({seconds} s, once)…", file=sys.stderr)
+    frames = seconds * 30
+    audio_buffers = seconds * 48000 // 1024 + 1
+    tmp = INPUT + ".tmp.mkv"
+    run([
+        "gst-launch-1.0", "-q", "-e",
+        "matroskamux", "name=m", "!", "filesink", f"location={tmp}",
+        "videotestsrc", f"num-buffers={frames}", "pattern=smpte", "!",
+        "video/x-raw,width=640,height=360,framerate=30/1", "!",
+        "x264enc", "bitrate=3000", "speed-preset=veryfast", "key-int-max=60", "!",
+        "h264parse", "!", "queue", "!", "m.",
+        "audiotestsrc", f"num-buffers={audio_buffers}", "samplesperbuffer=1024", "!",
+        "audio/x-raw,rate=48000,channels=2", "!", "avenc_aac", "!", "aacparse", "!", "queue", "!", "m.",
+    ])
+    os.rename(tmp, INPUT)
+
+
+def demux_head():
+    return ["filesrc", f"location={INPUT}", "!", "matroskademux", "name=d"]
+
+
+def variant_cmd(name, out):
+    v = ["d.video_0", "!", "queue", "!", "h264parse", "!"]
+    a = ["d.audio_0", "!", "queue", "!", "aacparse", "!"]
+    if name == "A":
+        sink = ["liverecordsink", "name=s", "record-interval=60", "idle-timeout=0",
+                f"location={out}/{{index}}", f"index-location={out}/index.jsonl"]
+        return demux_head() + sink + v + ["s.video"] + a + ["s.audio"]
+    if name == "B":
+        sink = ["splitmuxsink", "name=s", "max-size-time=60000000000", f"location={out}/%05d.mp4"]
+        return demux_head() + sink + v + ["s.video"] + a + ["s.audio_0"]
+    sink = ["mp4mux", "name=s", "!", "filesink", f"location={out}/out.mp4"]
+    return demux_head() + sink + v + ["s.video_0"] + a + ["s.audio_0"]
+
+
+def throughput(rounds, seconds):
+    env = dict(os.environ, GST_PLUGIN_PATH=PLUGIN_DIR)
+    names = ["A", "B", "C"]
+    results = {n: [] for n in names}
+    for r in range(rounds + 1):
+        for n in names:
+            out = os.path.join(BENCH, f"out-{n}")
+            shutil.rmtree(out, ignore_errors=True)
+            os.makedirs(out)
+            cpu, wall = run(["gst-launch-1.0", "-q", "-e"] + variant_cmd(n, out), env)
+            if r > 0:  # round 0 is the warm-up
+                results[n].append((cpu, wall))
+            shutil.rmtree(out, ignore_errors=True)
+    print(f"\n### Throughput ({seconds} s of 640x360 H.264 3 Mbit/s + AAC, as fast as possible)\n")
+    print(f"{rounds} rounds after a warm-up, alternating A B C.\n")
+    print("| variant | median CPU s | median wall s |")
+    print("|---|---|---|")
+    labels = {
+        "A": "A liverecordsink (crash-safe MP4, 60 s files)",
+        "B": "B splitmuxsink max-size-time=60 s",
+        "C": "C mp4mux ! filesink",
+    }
+    for n in names:
+        cpus = [c for c, _ in results[n]]
+        walls = [w for _, w in results[n]]
+        print(f"| {labels[n]} | {statistics.median(cpus):.3f} | {statistics.median(walls):.3f} |")
+    ab = [a[0] / b[0] for a, b in zip(results["A"], results["B"])]
+    ac = [a[0] / c[0] for a, c in zip(results["A"], results["C"])]
+    print(f"\nCPU ratio A/B per round: {', '.join(f'{x:.2f}' for x in ab)} (median {statistics.median(ab):.2f})")
+    print(f"CPU ratio A/C per round: {', '.join(f'{x:.2f}' for x in ac)} (median {statistics.median(ac):.2f})")
+
+
+def live(*args):
+    exe = os.path.join(ROOT, "target", "release", "examples", "bench_live")
+    p = subprocess.run([exe] + [str(a) for a in args], cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"bench_live {args} failed:\n{p.stderr[-3000:]}")
+    line = [l for l in p.stdout.splitlines() if l.startswith("{")][-1]
+    return json.loads(line)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="small sizes, to check the benchmark runs")
+    ap.add_argument("--only", choices=["throughput", "scale", "latency", "memory"])
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--lib", "--example", "bench_live"], cwd=ROOT, check=True)
+    quick = args.quick
+    if args.only in (None, "throughput"):
+        seconds = 20 if quick else 180
+        make_input(seconds)
+        throughput(1 if quick else args.rounds, seconds)
+    if args.only in (None, "scale"):
+        print("\n### Scale (live streams in one process, mp4+hls, pre-encoded 640x360 pushed in real time)\n")
+        print("| streams | seconds | CPU % (of one core) | RSS MiB | RSS per stream MiB | late pushes (>40 ms) | max lag ms | frames dropped | files closed |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for n in ([5] if quick else [50, 100, 200]):
+            r = live("scale", n, 10 if quick else 60)
+            print(f"| {r['streams']} | {r['seconds']} | {r['cpu_percent']} | {r['rss_mib']} | {r['rss_per_stream_mib']} | {r['late_pushes']} | {r['max_lag_ms']} | {r['frames_dropped']} | {r['files_closed']} |")
+    if args.only in (None, "latency"):
+        r = live("latency", 3 if quick else 20, 1 if quick else 30)
+        print("\n### Close latency\n")
+        print("| measure | median ms | max ms | runs |")
+        print("|---|---|---|---|")
+        print(f"| EOS on the pads → file-closed (10 s file) | {r['eos_median_ms']} | {r['eos_max_ms']} | {r['eos_ok']} |")
+        print(f"| last buffer → file-closed, idle-timeout=1000 | {r['idle_median_ms']} | {r['idle_max_ms']} | {r['idle_ok']} |")
+        print(f"| EOS → file-closed, {r['long_minutes']} min file | {r['long_eos_ms']} | | 1 |")
+    if args.only in (None, "memory"):
+        r = live("memory", 5 if quick else 120)
+        print("\n### Memory (one stream, recorded faster than real time into one file)\n")
+        print("| media minutes | wall s | RSS at 10 min MiB | RSS at end MiB | peak RSS MiB |")
+        print("|---|---|---|---|---|")
+        print(f"| {r['minutes']} | {r['wall']} | {r['rss_at_10min_mib']} | {r['rss_at_end_mib']} | {r['peak_rss_mib']} |")
+
+
+if __name__ == "__main__":
+    main()
