@@ -293,6 +293,8 @@ struct Push {
     chan: usize,
     key: Key,
     stream: Stream,
+    /// The writer's input, when the writer already runs.
+    pad: Option<gst::Pad>,
     caps: Option<gst::Caps>,
     buffer: gst::Buffer,
 }
@@ -768,7 +770,7 @@ impl LiveRecordSink {
                 );
                 state.lead_stalled = true;
             }
-            break self.plan_buffer(state, stream, &buffer, rt);
+            break self.plan_buffer(state, stream, buffer, rt);
         };
         self.cond.notify_all();
         self.execute(pad, stream, plan)
@@ -1260,14 +1262,9 @@ impl LiveRecordSink {
         })
     }
 
-    fn plan_buffer(
-        &self,
-        state: &mut State,
-        stream: Stream,
-        buffer: &gst::Buffer,
-        rt: u64,
-    ) -> Plan {
+    fn plan_buffer(&self, state: &mut State, stream: Stream, buffer: gst::Buffer, rt: u64) -> Plan {
         let mut plan = Plan::default();
+        let mut targets = Vec::with_capacity(state.channels.len());
         let keyframe =
             stream == Stream::Audio || !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
         let input = &mut state.inputs[stream as usize];
@@ -1362,20 +1359,35 @@ impl LiveRecordSink {
             if send_caps && file.writer.is_some() {
                 file.caps_sent[stream as usize] = true;
             }
-            let mut out = buffer.clone();
+            let pad = file.writer.as_ref().and_then(|w| match stream {
+                Stream::Video => w.video.clone(),
+                Stream::Audio => w.audio.clone(),
+            });
+            targets.push((ci, key, pad, send_caps, file.base_rt));
+        }
+
+        // The last target takes the buffer itself (no copy when upstream
+        // gave up its reference); the others get a shallow copy.
+        let n = targets.len();
+        let mut owned = Some(buffer);
+        for (i, (chan, key, pad, send_caps, base)) in targets.into_iter().enumerate() {
+            let Some(mut out) = (if i + 1 == n {
+                owned.take()
+            } else {
+                owned.clone()
+            }) else {
+                break;
+            };
             {
                 let b = out.make_mut();
-                b.set_pts(gst::ClockTime::from_nseconds(
-                    rt.saturating_sub(file.base_rt),
-                ));
-                b.set_dts(
-                    dts_rt.map(|d| gst::ClockTime::from_nseconds(d.saturating_sub(file.base_rt))),
-                );
+                b.set_pts(gst::ClockTime::from_nseconds(rt.saturating_sub(base)));
+                b.set_dts(dts_rt.map(|d| gst::ClockTime::from_nseconds(d.saturating_sub(base))));
             }
             plan.pushes.push(Push {
-                chan: ci,
+                chan,
                 key,
                 stream,
+                pad,
                 caps: if send_caps { caps.clone() } else { None },
                 buffer: out,
             });
@@ -1414,7 +1426,9 @@ impl LiveRecordSink {
             );
         }
         for push in plan.pushes {
-            let target = {
+            let target = if push.pad.is_some() {
+                push.pad
+            } else {
                 let mut guard = self.lock_state();
                 guard.as_mut().and_then(|s| {
                     let f = s.channels.get_mut(push.chan)?.file_mut(push.key)?;
