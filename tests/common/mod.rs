@@ -843,3 +843,4 @@ pub fn check_frames(closed: &[gst::Structure], pushed_video: u64, pushed_audio: 
         );
     }
 }
+pub mod scripted;
