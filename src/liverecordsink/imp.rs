@@ -788,47 +788,50 @@ impl LiveRecordSink {
             .max();
         let input = &mut state.inputs[stream as usize];
         let mut adj = input.adjust(raw);
+        // A break announced by an event (new stream, new caps) or seen as a
+        // jump in running time.
         let mut new_break = input.pending_break.take();
+        let last_end = input.last.map(|(_, e)| e);
         if new_break.is_none() {
             if let Some((last, last_end)) = input.last {
                 let forward = adj > last_end.saturating_add(gap);
                 let backward = adj.saturating_add(gap) < last;
                 if forward || backward {
-                    // Another input may have reported this break already.
-                    let same = state.latest_break.filter(|b| {
-                        b.epoch > input.epoch && last_end <= b.resume.saturating_add(gap) && {
-                            let cand = apply_offset(raw, b.offset.unwrap_or(input.offset));
-                            cand.saturating_add(gap) >= b.resume
-                        }
-                    });
-                    match same {
-                        Some(b) => {
-                            input.epoch = b.epoch;
-                            if let Some(o) = b.offset {
-                                input.offset = o;
-                            }
-                            adj = input.adjust(raw);
-                            gst::debug!(
-                                CAT,
-                                imp = self,
-                                "{} crossed the break at {}",
-                                stream.name(),
-                                gst::ClockTime::from_nseconds(b.resume)
-                            );
-                        }
-                        None => {
-                            gst::info!(
-                                CAT,
-                                imp = self,
-                                "{} running time jumped from {} to {}: interruption",
-                                stream.name(),
-                                gst::ClockTime::from_nseconds(last),
-                                gst::ClockTime::from_nseconds(adj)
-                            );
-                            new_break = Some(CloseReason::Interrupted);
-                        }
-                    }
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "{} running time jumped from {} to {}",
+                        stream.name(),
+                        gst::ClockTime::from_nseconds(last),
+                        gst::ClockTime::from_nseconds(adj)
+                    );
+                    new_break = Some(CloseReason::Interrupted);
                 }
+            }
+        }
+        if new_break.is_some() {
+            // Another input may have reported this break already: this input
+            // crosses it too, and it is the same interruption.
+            let same = state.latest_break.filter(|b| {
+                b.epoch > input.epoch
+                    && last_end.is_none_or(|e| e <= b.resume.saturating_add(gap))
+                    && apply_offset(raw, b.offset.unwrap_or(input.offset)).saturating_add(gap)
+                        >= b.resume
+            });
+            if let Some(b) = same {
+                input.epoch = b.epoch;
+                if let Some(o) = b.offset {
+                    input.offset = o;
+                }
+                adj = input.adjust(raw);
+                new_break = None;
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "{} crossed the break at {}",
+                    stream.name(),
+                    gst::ClockTime::from_nseconds(b.resume)
+                );
             }
         }
         if let Some(reason) = new_break {
@@ -1715,6 +1718,9 @@ impl LiveRecordSink {
         if restart_eos {
             // Un-EOS the bin: the internal sink takes a new stream.
             if let Some(pad) = self.eos_pad.get() {
+                // A sink drops everything after EOS until it is flushed.
+                pad.push_event(gst::event::FlushStart::new());
+                pad.push_event(gst::event::FlushStop::new(false));
                 pad.push_event(
                     gst::event::StreamStart::builder(&format!("{}/eos/{}", self.obj().name(), id))
                         .build(),
