@@ -71,26 +71,20 @@ fn media() -> Result<(Encoded, Encoded), Box<dyn std::error::Error>> {
     Ok((video, audio))
 }
 
-fn rss_kib() -> u64 {
+/// A `kB` field of /proc/self/status (VmRSS, VmHWM).
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
 }
 
-fn hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
 }
 
 /// user+sys CPU seconds of this process.
@@ -441,7 +435,7 @@ fn memory(minutes: u64) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{{\"bench\":\"memory\",\"minutes\":{minutes},\"wall\":{:.1},\"peak_rss_mib\":{:.1},\"rss_at_10min_mib\":{:.1},\"rss_at_end_mib\":{:.1},\"files_closed\":{}}}",
         t0.elapsed().as_secs_f64(),
-        hwm_kib() as f64 / 1024.0,
+        status_kib("VmHWM:") as f64 / 1024.0,
         at(10),
         at(minutes),
         msgs.iter().filter(|m| m.name() == "liverecordsink-file-closed").count()
