@@ -843,4 +843,5 @@ pub fn check_frames(closed: &[gst::Structure], pushed_video: u64, pushed_audio: 
         );
     }
 }
+pub mod hls_check;
 pub mod scripted;

@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! HLS (SPEC §7): resume within `hls-resume-timeout` (one playlist with
+//! `#EXT-X-DISCONTINUITY`), expiry (a new playlist; `file-closed` at the
+//! expiry on the pipeline clock, with no more data), `mp4+hls`, and real
+//! clients: ffprobe, ffmpeg and hls.js in headless Chromium.
+//!
+//! The timelines are scripted (tests/common/scripted.rs): pre-encoded H.264
+//! (320x240, 30 fps, a keyframe every second) and AAC (48 kHz, 1024 samples a
+//! frame) pushed with the test's own timestamps. Every segment is checked
+//! alone: PAT and PMT first (bytes), ffprobe opens it and sees both streams,
+//! its first video packet is a keyframe, and its packets are counted: every
+//! frame pushed is in exactly one segment.
+//!
+//! Every wait is bounded. Missing tools fail the test with what to install:
+//! `apt-get install ffmpeg`, and for the browser test
+//! `bash scripts/install-browser-deps.sh` (Debian's chromium, and hls.js and
+//! playwright-core from tests/browser/package-lock.json).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::hls_check::*;
+use common::scripted::*;
+use common::*;
+use gst::prelude::*;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A finished recording: its directory, its messages in posting order and
+/// what was pushed.
+struct Recorded {
+    td: TestDir,
+    msgs: Vec<gst::Structure>,
+    pushed: Pushed,
+}
+
+impl Recorded {
+    fn closed(&self) -> Vec<&gst::Structure> {
+        named(&self.msgs, "liverecordsink-file-closed")
+    }
+
+    fn closed_hls(&self) -> Vec<&gst::Structure> {
+        self.closed()
+            .into_iter()
+            .filter(|c| get_str(c, "format") == "hls")
+            .collect()
+    }
+}
+
+/// 10 s of audio and video from running time 0, nothing for 10 s, then 10 s
+/// more from running time 20 s, then EOS; pushed as fast as the element
+/// takes them (PLAYING, default idle timeout), with `formats` and
+/// `hls-resume-timeout` (s).
+fn record_gap_timeline(formats: &str, resume: u32) -> Recorded {
+    let td = TestDir::new();
+    let mut s = Scripted::new(&td, true, true, |e| {
+        e.set_property_from_str("formats", formats);
+        e.set_property("hls-resume-timeout", resume);
+    });
+    let a = s.push_secs(0.0, 10.0);
+    let b = s.push_secs(20.0, 10.0);
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    let pushed = s.pushed();
+    assert_eq!(
+        (pushed.video, pushed.audio),
+        (a.video + b.video, a.audio + b.audio)
+    );
+    let errors = s.r.errors();
+    assert!(errors.is_empty(), "bus errors: {errors:?}");
+    let msgs = s.r.messages();
+    drop(s);
+    Recorded { td, msgs, pushed }
+}
+
+/// The recording of test 1 (`formats=hls`, `hls-resume-timeout=30`), made
+/// once and shared with the client tests; its directory is removed when the
+/// last of its `USERS` tests is done with it.
+const USERS: usize = 5;
+static SHARED: Mutex<(Option<Arc<Recorded>>, usize)> = Mutex::new((None, 0));
+
+struct SharedRef(Arc<Recorded>);
+
+impl Drop for SharedRef {
+    fn drop(&mut self) {
+        let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        g.1 += 1;
+        if g.1 >= USERS {
+            g.0 = None;
+        }
+    }
+}
+
+fn shared_gap_recording() -> SharedRef {
+    let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if g.0.is_none() {
+        // A panic here poisons nothing: the next test records again.
+        g.0 = Some(Arc::new(record_gap_timeline("hls", 30)));
+    }
+    SharedRef(g.0.clone().unwrap())
+}
+
+fn the_playlist(r: &Recorded) -> PathBuf {
+    let closed = r.closed_hls();
+    assert_eq!(closed.len(), 1, "one HLS playlist expected: {closed:#?}");
+    PathBuf::from(get_str(closed[0], "location"))
+}
+
+/// Every file in `dir` belongs to one of the playlists (the playlist or one
+/// of its segments) or is an MP4 in `mp4s`.
+fn assert_only_these_files(dir: &Path, playlists: &[&Playlist], mp4s: &[PathBuf]) {
+    let mut expected: Vec<PathBuf> = mp4s.to_vec();
+    for pl in playlists {
+        expected.push(pl.path.clone());
+        expected.extend(pl.segment_paths());
+    }
+    expected.sort();
+    let mut all = files_under(dir);
+    all.retain(|p| !p.to_string_lossy().ends_with(".lock"));
+    assert_eq!(all, expected, "files in {}", dir.display());
+}
+
+// --------------------------------------------------------------------- tests
+
+/// Test 1: a 10 s break within a 30 s resume timeout keeps one playlist,
+/// with one DISCONTINUITY, every frame, every segment decodable alone.
+#[test]
+fn resume_within_timeout_keeps_one_playlist_with_discontinuity() {
+    let r = shared_gap_recording();
+    let r = &*r.0;
+    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    assert_eq!(closed.len(), 1, "exactly one file-closed: {closed:#?}");
+    let c = &closed[0];
+    assert_eq!(get_str(c, "format"), "hls");
+    assert_eq!(get_str(c, "reason"), "eos", "{c}");
+    assert_eq!(read_index(&r.td.index_path()).len(), 1, "one index record");
+
+    let (pl, probes) = check_hls_recording(&r.msgs, c, true, true);
+    let table = describe(&pl, &probes);
+    assert_eq!(
+        pl.text.matches("#EXT-X-DISCONTINUITY\n").count(),
+        1,
+        "exactly one #EXT-X-DISCONTINUITY:{table}\n{}",
+        pl.text
+    );
+    assert_discontinuities_at(&pl, &probes, &[20.0]);
+    for tag in [
+        "#EXT-X-ENDLIST",
+        "#EXT-X-PLAYLIST-TYPE:EVENT",
+        "#EXT-X-MEDIA-SEQUENCE:",
+        "#EXT-X-TARGETDURATION:",
+    ] {
+        assert!(pl.text.contains(tag), "no {tag}:\n{}", pl.text);
+    }
+    assert_eq!(
+        pl.text.matches("#EXT-X-PROGRAM-DATE-TIME:").count(),
+        pl.segments.len(),
+        "PROGRAM-DATE-TIME on every segment:\n{}",
+        pl.text
+    );
+    // The break falls between the 10 s before and the 10 s after it.
+    let at = pl.segments.iter().position(|s| s.discontinuity).unwrap();
+    let before: f64 = pl.segments[..at].iter().map(|s| s.extinf).sum();
+    let after: f64 = pl.segments[at..].iter().map(|s| s.extinf).sum();
+    assert!(
+        (before - 10.0).abs() < 0.1 && (after - 10.0).abs() < 0.1,
+        "media before/after the DISCONTINUITY: {before} s / {after} s, 10 s each expected:{table}"
+    );
+    // 6 s segments cut at keyframes: 6 + 4 on each side.
+    assert_eq!(pl.segments.len(), 4, "segments:{table}");
+    let (v, a) = sum_frames(&probes);
+    assert_eq!(
+        (v, a),
+        (r.pushed.video, r.pushed.audio),
+        "frames (video, audio) in the segments != frames pushed:{table}"
+    );
+    // The media duration, never the wall time with the break.
+    let d = get_u64(c, "duration") as f64 / 1e9;
+    assert!((d - 20.0).abs() < 0.1, "file-closed duration {d} s");
+    assert_only_these_files(&r.td.rec_dir(), &[&pl], &[]);
+}
+
+/// Test 1b: a live stream pauses for 3 s: longer than `interruption-gap`
+/// (2 s), shorter than `idle-timeout` (5 s), so the break is seen when data
+/// comes back, by the running-time gap. Within the 30 s resume timeout the
+/// playlist goes on, and the DISCONTINUITY stands right before the first
+/// segment after the break, not before the segment that the break closed.
+#[test]
+fn live_gap_seen_on_resume_marks_the_right_segment() {
+    let td = TestDir::new();
+    let mut s = Scripted::new(&td, true, true, |e| {
+        e.set_property_from_str("formats", "hls");
+        e.set_property("hls-resume-timeout", 30u32);
+        e.set_property("hls-segment-duration", 1u32);
+    });
+    s.live = true;
+    s.push_secs(0.0, 2.5);
+    s.push_secs(5.5, 2.0);
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    let pushed = s.pushed();
+    let msgs = s.r.messages();
+    let errors = s.r.errors();
+    drop(s);
+    assert!(errors.is_empty(), "bus errors: {errors:?}");
+    let closed = check_announcements_any(&msgs, &td.index_path());
+    assert_eq!(closed.len(), 1, "one playlist: {closed:#?}");
+    assert_eq!(get_str(&closed[0], "reason"), "eos");
+    let (pl, probes) = check_hls_recording(&msgs, &closed[0], true, true);
+    assert_eq!(pl.discontinuities(), 1, "{}", pl.text);
+    assert_discontinuities_at(&pl, &probes, &[5.5]);
+    assert_eq!(
+        sum_frames(&probes),
+        (pushed.video, pushed.audio),
+        "frames (video, audio) in the segments != frames pushed:{}",
+        describe(&pl, &probes)
+    );
+    assert_only_these_files(&td.rec_dir(), &[&pl], &[]);
+}
+
+/// Test 2: the same 10 s break with a 5 s resume timeout: two playlists,
+/// no DISCONTINUITY, the first closed with reason hls-timeout.
+#[test]
+fn break_longer_than_resume_timeout_starts_a_new_playlist() {
+    let r = record_gap_timeline("hls", 5);
+    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    assert_eq!(closed.len(), 2, "two playlists expected: {closed:#?}");
+    let records = read_index(&r.td.index_path());
+    let reasons: Vec<String> = records.iter().map(|x| rec_str(x, "reason")).collect();
+    assert_eq!(reasons, ["hls-timeout", "eos"], "index reasons in order");
+    let msg_reasons: Vec<String> = closed.iter().map(|c| get_str(c, "reason")).collect();
+    assert_eq!(
+        msg_reasons,
+        ["hls-timeout", "eos"],
+        "file-closed reasons in order"
+    );
+    let mut pls = Vec::new();
+    let (mut v, mut a) = (0, 0);
+    for c in &closed {
+        let (pl, probes) = check_hls_recording(&r.msgs, c, true, true);
+        assert_eq!(
+            pl.discontinuities(),
+            0,
+            "no DISCONTINUITY expected:\n{}",
+            pl.text
+        );
+        assert!(
+            (pl.duration() - 10.0).abs() < 0.1,
+            "each playlist holds 10 s:{}",
+            describe(&pl, &probes)
+        );
+        let (pv, pa) = sum_frames(&probes);
+        v += pv;
+        a += pa;
+        pls.push((pl, probes));
+    }
+    assert_ne!(
+        pls[0].0.path, pls[1].0.path,
+        "the second playlist must be a new file"
+    );
+    assert_ne!(
+        get_u64(&closed[0], "session-id"),
+        get_u64(&closed[1], "session-id"),
+        "an expired break ends the session"
+    );
+    assert_eq!(
+        (v, a),
+        (r.pushed.video, r.pushed.audio),
+        "frames (video, audio) in all segments != frames pushed"
+    );
+    assert_only_these_files(&r.td.rec_dir(), &[&pls[0].0, &pls[1].0], &[]);
+}
+
+/// Test 3: a live source stops. With idle-timeout=500 ms the element sees
+/// the interruption 0.5 s after the last buffer; the 2 s resume timeout runs
+/// on the pipeline clock from the last data, so `file-closed` (hls-timeout)
+/// comes about 2 s after the last buffer, with no more data. (With an idle
+/// timeout longer than the resume timeout the break is only noticed at the
+/// idle timeout, and the playlist closes then.)
+#[test]
+fn live_source_stops_playlist_closes_at_resume_timeout() {
+    let td = TestDir::new();
+    let mut s = Scripted::new(&td, true, true, |e| {
+        e.set_property_from_str("formats", "hls");
+        e.set_property("hls-resume-timeout", 2u32);
+        e.set_property("hls-segment-duration", 1u32);
+        e.set_property("idle-timeout", 500u32);
+    });
+    s.live = true;
+    s.push_secs(0.0, 3.0);
+    let last = s.last_push().expect("nothing pushed");
+    let pushed = s.pushed();
+    // While recording: an EVENT playlist without ENDLIST, rewritten after
+    // each segment.
+    let added = s.r.messages_named("liverecordsink-hls-segment-added");
+    assert!(
+        added.len() >= 2,
+        "1 s segments over 3 s: at least 2 hls-segment-added by now: {added:#?}"
+    );
+    let growing = parse_playlist(Path::new(&get_str(&added[0], "playlist")));
+    assert!(
+        !growing.endlist && growing.playlist_type.as_deref() == Some("EVENT"),
+        "the playlist being recorded must be EVENT without ENDLIST:\n{}",
+        growing.text
+    );
+    assert!(
+        growing.segments.len() >= added.len(),
+        "the playlist on disk lists {} segments, {} were announced:\n{}",
+        growing.segments.len(),
+        added.len(),
+        growing.text
+    );
+    let closed_at = {
+        let ok = wait_for(Duration::from_secs(10), || !s.r.closed().is_empty());
+        assert!(
+            ok,
+            "no file-closed within 10 s of the last buffer; messages: {:#?}; errors: {:?}",
+            s.r.messages(),
+            s.r.errors()
+        );
+        last.elapsed()
+    };
+    eprintln!("file-closed came {closed_at:?} after the last buffer");
+    let closed = s.r.closed();
+    assert_eq!(closed.len(), 1, "{closed:#?}");
+    assert_eq!(
+        get_str(&closed[0], "reason"),
+        "hls-timeout",
+        "{}",
+        closed[0]
+    );
+    assert!(
+        closed_at >= Duration::from_millis(1500) && closed_at <= Duration::from_millis(3500),
+        "file-closed came {closed_at:?} after the last buffer; 2 s (1.5 to 3.5 s) expected"
+    );
+    // Closed for good at that moment: ENDLIST and in the index.
+    let loc = PathBuf::from(get_str(&closed[0], "location"));
+    assert!(
+        parse_playlist(&loc).endlist,
+        "no ENDLIST when file-closed was posted"
+    );
+    assert_eq!(read_index(&td.index_path()).len(), 1);
+
+    // EOS after the expiry changes nothing.
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    let msgs = s.r.messages();
+    let errors = s.r.errors();
+    drop(s);
+    assert!(errors.is_empty(), "bus errors: {errors:?}");
+    let closed = check_announcements_any(&msgs, &td.index_path());
+    assert_eq!(closed.len(), 1, "one playlist only: {closed:#?}");
+    let (pl, probes) = check_hls_recording(&msgs, &closed[0], true, true);
+    assert_eq!(pl.discontinuities(), 0);
+    assert!(
+        pl.segments.len() >= 3,
+        "1 s segments over 3 s:{}",
+        describe(&pl, &probes)
+    );
+    assert_eq!(
+        sum_frames(&probes),
+        (pushed.video, pushed.audio),
+        "frames (video, audio) in the segments != frames pushed:{}",
+        describe(&pl, &probes)
+    );
+    assert_only_these_files(&td.rec_dir(), &[&pl], &[]);
+}
+
+/// Test 4: `formats=mp4+hls` over the break: the MP4 channel closes at the
+/// break (two files), the HLS channel resumes (one playlist); each channel
+/// holds every frame.
+#[test]
+fn mp4_and_hls_channels_both_complete() {
+    let r = record_gap_timeline("mp4+hls", 30);
+    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    let (hls, mp4): (Vec<_>, Vec<_>) = closed.iter().partition(|c| get_str(c, "format") == "hls");
+    assert_eq!(hls.len(), 1, "one playlist: {closed:#?}");
+    assert_eq!(
+        mp4.len(),
+        2,
+        "two MP4 files (cut at the break): {closed:#?}"
+    );
+
+    let (pl, probes) = check_hls_recording(&r.msgs, hls[0], true, true);
+    assert_eq!(
+        sum_frames(&probes),
+        (r.pushed.video, r.pushed.audio),
+        "HLS frames (video, audio) != frames pushed:{}",
+        describe(&pl, &probes)
+    );
+
+    let mut mp4_paths = Vec::new();
+    let (mut v, mut a) = (0, 0);
+    let mut table = String::new();
+    for c in &mp4 {
+        let p = PathBuf::from(get_str(c, "location"));
+        assert_eq!(p.extension().and_then(|e| e.to_str()), Some("mp4"));
+        assert_starts_with_keyframe(&p);
+        let k = packets(&p);
+        assert_eq!(
+            (k.video, k.audio),
+            (get_u64(c, "video-frames"), get_u64(c, "audio-frames")),
+            "{}: frames in the file != file-closed",
+            p.display()
+        );
+        table.push_str(&format!(
+            "\n  {}: video {} audio {}",
+            p.display(),
+            k.video,
+            k.audio
+        ));
+        v += k.video;
+        a += k.audio;
+        mp4_paths.push(p);
+    }
+    assert_eq!(
+        (v, a),
+        (r.pushed.video, r.pushed.audio),
+        "MP4 frames (video, audio) != frames pushed:{table}"
+    );
+    mp4_paths.sort();
+    assert_only_these_files(&r.td.rec_dir(), &[&pl], &mp4_paths);
+    // The HLS channel resumed across the break the MP4 channel was cut at.
+    assert_eq!(pl.discontinuities(), 1, "{}", pl.text);
+    assert_discontinuities_at(&pl, &probes, &[20.0]);
+}
+
+/// The playlist of test 1 keeps its TARGETDURATION to the segment target
+/// plus the longest GOP (6 s + 1 s): the 10 s break is no GOP.
+#[test]
+fn target_duration_is_not_inflated_by_the_break() {
+    let r = shared_gap_recording();
+    let pl = parse_playlist(&the_playlist(&r.0));
+    assert_target_at_most(&pl, 7);
+}
+
+/// In the playlist of test 1, consecutive segments abut: each EXTINF is the
+/// distance to the next segment in PROGRAM-DATE-TIME and in timestamps, so
+/// EXTINF sums do not drift from the media and the wall clock.
+#[test]
+fn extinf_matches_program_date_time_and_timestamps() {
+    let r = shared_gap_recording();
+    let pl = parse_playlist(&the_playlist(&r.0));
+    let probes = check_segments(&pl, true, true);
+    check_timeline(&pl, &probes);
+}
+
+/// Test 5: ffprobe and ffmpeg read the whole playlist of test 1 with no
+/// error, and ffprobe's duration is the media duration, 20 s.
+#[test]
+fn ffprobe_and_ffmpeg_read_the_playlist() {
+    let r = shared_gap_recording();
+    let playlist = the_playlist(&r.0);
+    let (duration, v, a) = ffprobe_playlist(&playlist);
+    assert!(
+        (duration - 20.0).abs() <= 0.5,
+        "ffprobe reports {duration} s for the playlist, 20 s expected"
+    );
+    assert_eq!(
+        (v, a),
+        (r.0.pushed.video, r.0.pushed.audio),
+        "packets (video, audio) ffprobe reads through the playlist != frames pushed"
+    );
+    assert_ffmpeg_decodes_cleanly(&playlist);
+}
+
+/// Test 6: hls.js in headless Chromium plays the playlist of test 1 across
+/// its DISCONTINUITY to the end, at 4x, with no fatal error.
+#[test]
+fn hlsjs_in_chromium_plays_the_playlist_to_the_end() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let browser = root.join("tests/browser");
+    let fix = "run `bash scripts/install-browser-deps.sh` (apt-get install chromium; npm ci in tests/browser)";
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: {fix}"
+    );
+    for p in [
+        "node_modules/hls.js/dist/hls.min.js",
+        "node_modules/playwright-core/package.json",
+    ] {
+        assert!(
+            browser.join(p).exists(),
+            "tests/browser/{p} is missing: {fix}"
+        );
+    }
+    let r = shared_gap_recording();
+    let playlist = the_playlist(&r.0);
+    let mut cmd = Command::new("node");
+    cmd.current_dir(&browser)
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .arg("play.mjs")
+        .arg("--dir")
+        .arg(playlist.parent().unwrap())
+        .arg("--playlist")
+        .arg(playlist.file_name().unwrap())
+        .args(["--rate", "4", "--timeout-ms", "60000"]);
+    let started = Instant::now();
+    let out = run_bounded(
+        cmd,
+        Duration::from_secs(120),
+        "install Node.js (apt-get install nodejs npm)",
+    );
+    let line = out.stdout.lines().last().unwrap_or("").to_string();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!(
+            "play.mjs printed no JSON result ({e}), {}:\nstdout: {}\nstderr: {}",
+            out.status, out.stdout, out.stderr
+        )
+    });
+    eprintln!(
+        "hls.js in Chromium, {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        line
+    );
+    let fatal = v["fatalErrors"].as_array().cloned().unwrap_or_default();
+    assert!(
+        fatal.is_empty(),
+        "hls.js fatal errors (MSE H.264/AAC supported: {}): {fatal:#?}\nfull result: {line}",
+        v["mseH264Aac"]
+    );
+    assert_eq!(
+        v["ended"].as_bool(),
+        Some(true),
+        "playback did not reach the end: {line}\nstderr: {}",
+        out.stderr
+    );
+    let duration = v["duration"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (duration - 20.0).abs() <= 1.0,
+        "the browser's duration is {duration} s, 20 s (±1) expected: {line}"
+    );
+    let current = v["currentTime"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (current - duration).abs() <= 0.5,
+        "ended at {current} s of {duration} s: {line}"
+    );
+    assert!(
+        out.status.success(),
+        "play.mjs: {}: {}",
+        out.status,
+        out.stderr
+    );
+}
