@@ -46,7 +46,6 @@ pub struct Playlist {
     longest_gop_ns: u64,
     target_duration: Option<u64>,
     segments: Vec<Segment>,
-    pending_discontinuity: bool,
     ended: bool,
 }
 
@@ -58,7 +57,6 @@ impl Playlist {
             longest_gop_ns: 0,
             target_duration: None,
             segments: Vec::new(),
-            pending_discontinuity: false,
             ended: false,
         }
     }
@@ -66,13 +64,6 @@ impl Playlist {
     /// A keyframe interval of the stream, before the target is fixed.
     pub fn note_gop(&mut self, gop_ns: u64) {
         self.longest_gop_ns = self.longest_gop_ns.max(gop_ns);
-    }
-
-    /// The next segment follows a break.
-    pub fn mark_discontinuity(&mut self) {
-        if !self.segments.is_empty() {
-            self.pending_discontinuity = true;
-        }
     }
 
     pub fn target_duration(&self) -> Option<u64> {
@@ -93,17 +84,20 @@ impl Playlist {
         self.segments.iter().map(|s| s.duration_ns).sum()
     }
 
+    /// Appends a segment. `discontinuity` marks a segment that follows a
+    /// break; it is ignored on the first segment.
     pub fn add_segment(
         &mut self,
         uri: &str,
         duration_ns: u64,
         program_date_time: DateTime<Utc>,
+        discontinuity: bool,
     ) -> Added {
         let target = *self.target_duration.get_or_insert_with(|| {
             let worst = self.segment_target_ns.saturating_add(self.longest_gop_ns);
             rounded_secs(worst).max(rounded_secs(duration_ns)).max(1)
         });
-        let discontinuity = std::mem::take(&mut self.pending_discontinuity);
+        let discontinuity = discontinuity && !self.segments.is_empty();
         self.segments.push(Segment {
             uri: uri.to_string(),
             duration_ns,
@@ -206,19 +200,20 @@ mod tests {
     fn event_playlist_with_discontinuity_and_endlist() {
         let mut p = Playlist::new(6 * SECOND);
         p.note_gop(SECOND);
-        let a = p.add_segment("a_00000.ts", 6 * SECOND, t0());
+        let a = p.add_segment("a_00000.ts", 6 * SECOND, t0(), false);
         assert_eq!(a.sequence, 0);
         assert!(!a.discontinuity);
         p.add_segment(
             "a_00001.ts",
             4 * SECOND,
             t0() + chrono::Duration::seconds(6),
+            false,
         );
-        p.mark_discontinuity();
         let c = p.add_segment(
             "a_00002.ts",
             6_500_000_000,
             t0() + chrono::Duration::seconds(20),
+            true,
         );
         assert!(c.discontinuity);
         assert!(!c.over_target);
@@ -246,20 +241,22 @@ mod tests {
     #[test]
     fn target_never_changes_and_flags_long_segments() {
         let mut p = Playlist::new(2 * SECOND);
-        p.add_segment("s0.ts", 2 * SECOND, t0());
+        p.add_segment("s0.ts", 2 * SECOND, t0(), false);
         assert_eq!(p.target_duration(), Some(2));
-        let long = p.add_segment("s1.ts", 3 * SECOND, t0());
+        let long = p.add_segment("s1.ts", 3 * SECOND, t0(), false);
         assert!(long.over_target);
         assert_eq!(p.target_duration(), Some(2));
         // 2.4 s rounds to 2: within the target.
-        assert!(!p.add_segment("s2.ts", 2_400_000_000, t0()).over_target);
+        assert!(
+            !p.add_segment("s2.ts", 2_400_000_000, t0(), false)
+                .over_target
+        );
     }
 
     #[test]
     fn discontinuity_needs_a_previous_segment() {
         let mut p = Playlist::new(6 * SECOND);
-        p.mark_discontinuity();
-        assert!(!p.add_segment("s0.ts", SECOND, t0()).discontinuity);
+        assert!(!p.add_segment("s0.ts", SECOND, t0(), true).discontinuity);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! State of an HLS channel: the playlists being recorded (one open, older
 //! ones waiting for their last segments) and the pending break, if any.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::hls::Playlist;
+use crate::hls::{Added, Playlist};
 use crate::rotation::CloseReason;
 
 /// One playlist: one HLS recording.
@@ -31,6 +32,45 @@ pub struct Run {
     pub size: u64,
     pub frames: [u64; 2],
     pub audio_only: bool,
+    /// Written segments waiting for an earlier one, by sequence number.
+    pub finished: BTreeMap<u64, Finished>,
+    /// The sequence number the playlist takes next.
+    pub next_add: u64,
+}
+
+/// A segment whose writer finished (`size` 0: it failed, and is skipped).
+pub struct Finished {
+    pub uri: String,
+    pub path: PathBuf,
+    pub duration: u64,
+    pub program_date_time: DateTime<Utc>,
+    pub discontinuity: bool,
+    pub size: u64,
+    pub frames: [u64; 2],
+}
+
+impl Run {
+    /// Adds the finished segment `seq` and every one after it that is
+    /// ready, in sequence order. Returns what was added.
+    pub fn add_in_order(&mut self, seq: u64, done: Finished) -> Vec<(Added, Finished)> {
+        self.finished.insert(seq, done);
+        let mut added = Vec::new();
+        while let Some(f) = self.finished.remove(&self.next_add) {
+            self.next_add += 1;
+            self.in_flight = self.in_flight.saturating_sub(1);
+            if f.size == 0 {
+                continue;
+            }
+            let a =
+                self.playlist
+                    .add_segment(&f.uri, f.duration, f.program_date_time, f.discontinuity);
+            self.size += f.size;
+            self.frames[0] += f.frames[0];
+            self.frames[1] += f.frames[1];
+            added.push((a, f));
+        }
+        added
+    }
 }
 
 #[derive(Default)]

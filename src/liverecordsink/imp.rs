@@ -16,7 +16,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::hlsrun::{HlsChannel, Run};
+use super::hlsrun::{Finished, HlsChannel, Run};
 use super::writer::{file_segment, format_accepts, required_elements, Writer, WriterSpec};
 use super::{Formats, RecordType};
 use crate::format::{Format, PART_SUFFIX};
@@ -205,8 +205,13 @@ struct OpenFile {
     eos_sent: [bool; 2],
     drained: bool,
     reason: Option<CloseReason>,
-    /// The HLS playlist this segment belongs to.
+    /// The HLS playlist this segment belongs to, the segment's sequence
+    /// number, and whether it follows a break.
     run: Option<u64>,
+    seq: u64,
+    discontinuity: bool,
+    /// Where the lead cut this file (the next file's start).
+    cut_rt: Option<u64>,
     /// What `file-opened` announces when the writer starts (HLS: the
     /// playlist, for its first segment only).
     announce: Option<PathBuf>,
@@ -890,8 +895,11 @@ impl LiveRecordSink {
         if any {
             state.stats.interruptions += 1;
         }
-        state.session += 1;
-        state.anchor = None;
+        // A break before anything was recorded does not end a session.
+        if any || state.anchor.is_some() {
+            state.session += 1;
+            state.anchor = None;
+        }
     }
 
     /// An interruption on an HLS channel: the playlist ends now (resume
@@ -906,6 +914,8 @@ impl LiveRecordSink {
         let Some(hls) = state.channels.get_mut(ci).and_then(|c| c.hls.as_mut()) else {
             return;
         };
+        // The break is not a GOP.
+        hls.last_key = None;
         if resume_ns == 0 {
             hls.close_open(reason);
             return;
@@ -1046,7 +1056,6 @@ impl LiveRecordSink {
     /// Adds a finished segment to its playlist and rewrites the playlist.
     fn close_segment(&self, ci: usize, file: OpenFile) {
         let Some(run_id) = file.run else { return };
-        let duration = file.end_rt.saturating_sub(file.start_rt);
         let part = file.part_path.clone();
         let final_path = part.with_extension("");
         let result = (|| -> Result<u64, String> {
@@ -1077,8 +1086,22 @@ impl LiveRecordSink {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let done = Finished {
+            uri,
+            path: final_path,
+            // EXTINF runs to the next segment's start, so that the
+            // durations add up to the timeline.
+            duration: file
+                .cut_rt
+                .unwrap_or(file.end_rt)
+                .saturating_sub(file.start_rt),
+            program_date_time: file.start_wall,
+            discontinuity: file.discontinuity,
+            size,
+            frames: file.frames,
+        };
         let w = lock(&self.hls_write);
-        let written = {
+        let (added, written) = {
             let mut guard = self.lock_state();
             let Some(run) = guard
                 .as_mut()
@@ -1088,53 +1111,52 @@ impl LiveRecordSink {
             else {
                 return;
             };
-            run.in_flight = run.in_flight.saturating_sub(1);
-            if size == 0 {
-                None
-            } else {
-                let added = run.playlist.add_segment(&uri, duration, file.start_wall);
-                run.size += size;
-                run.frames[0] += file.frames[0];
-                run.frames[1] += file.frames[1];
-                Some((
-                    added,
+            // Segments are listed in sequence order, whatever order their
+            // writers finish in.
+            let added = run.add_in_order(file.seq, done);
+            let written = (!added.is_empty()).then(|| {
+                (
                     run.playlist.render(),
                     run.path.clone(),
                     run.playlist.target_duration(),
-                ))
-            }
+                )
+            });
+            (added, written)
         };
-        if let Some((added, bytes, path, target)) = written {
-            if let Err(e) = crate::hls::write_atomic(&path, &bytes) {
-                drop(w);
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Write,
-                    ["Cannot write the playlist: {}", e]
-                );
-                return;
-            }
+        let Some((bytes, playlist, target)) = written else {
+            return;
+        };
+        if let Err(e) = crate::hls::write_atomic(&playlist, &bytes) {
             drop(w);
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Write,
+                ["Cannot write the playlist: {}", e]
+            );
+            return;
+        }
+        drop(w);
+        for (added, seg) in added {
             if added.over_target {
                 gst::element_imp_warning!(
                     self,
                     gst::StreamError::Format,
                     [
                         "HLS segment {} lasts {:.3} s, longer than the playlist's target duration {} s: keyframes are further apart than when the playlist started",
-                        uri,
-                        duration as f64 / 1e9,
+                        seg.uri,
+                        seg.duration as f64 / 1e9,
                         target.unwrap_or(0)
                     ]
                 );
             }
             self.post(
                 gst::Structure::builder("liverecordsink-hls-segment-added")
-                    .field("location", final_path.to_string_lossy().as_ref())
-                    .field("playlist", path.to_string_lossy().as_ref())
-                    .field("duration", gst::ClockTime::from_nseconds(duration))
+                    .field("location", seg.path.to_string_lossy().as_ref())
+                    .field("playlist", playlist.to_string_lossy().as_ref())
+                    .field("duration", gst::ClockTime::from_nseconds(seg.duration))
                     .field("sequence", added.sequence)
                     .field("discontinuity", added.discontinuity)
-                    .field("size", size)
+                    .field("size", seg.size)
                     .build(),
             );
         }
@@ -1328,6 +1350,7 @@ impl LiveRecordSink {
                             streams.extend(ch.follower);
                         }
                         if let Some(f) = ch.file_mut(close) {
+                            f.cut_rt = Some(rt);
                             plan.eos.extend(f.finish(&streams, Some(reason)));
                         }
                         if follower_done {
@@ -1634,7 +1657,13 @@ impl LiveRecordSink {
                     }
                 }
                 let input = &mut state.inputs[stream as usize];
-                if input.caps.as_ref().is_some_and(|old| *old != caps) && input.active {
+                // Caps before any data, or caps that differ only in fields
+                // the files do not depend on, are not a new file.
+                let breaks = input
+                    .caps
+                    .as_ref()
+                    .is_some_and(|old| !same_media(old, &caps));
+                if breaks && input.active && input.last.is_some() {
                     gst::info!(CAT, imp = self, "{} caps changed: new file", stream.name());
                     input.pending_break = Some(CloseReason::CapsChanged);
                 }
@@ -2213,6 +2242,9 @@ fn open_file(
         drained: false,
         reason: None,
         run: None,
+        seq: 0,
+        discontinuity: false,
+        cut_rt: None,
         announce: Some(part_path_announce),
     });
 }
@@ -2231,6 +2263,7 @@ fn open_segment(
 ) {
     let format = ch.format;
     let Some(hls) = ch.hls.as_mut() else { return };
+    let mut discontinuity = false;
     if let Some(start) = hls.break_start {
         // Data resumed: within the resume timeout the playlist goes on.
         let expired = rt.saturating_sub(start) > cfg.hls_resume_ns;
@@ -2239,7 +2272,7 @@ fn open_segment(
             if expired {
                 run.closing = Some(CloseReason::HlsTimeout);
             } else {
-                run.playlist.mark_discontinuity();
+                discontinuity = run.next_seq > 0;
             }
         }
     }
@@ -2280,6 +2313,8 @@ fn open_segment(
             size: 0,
             frames: [0, 0],
             audio_only: !has[0],
+            finished: Default::default(),
+            next_add: 0,
         });
     }
     let Some(run) = hls.open_run_mut() else {
@@ -2309,8 +2344,36 @@ fn open_segment(
         drained: false,
         reason: None,
         run: Some(run.id),
+        seq,
+        discontinuity,
+        cut_rt: None,
         announce,
     });
+}
+
+/// Whether two caps describe the same media for a file: same codec, stream
+/// format, codec data, picture size, sample rate and channels.
+fn same_media(a: &gst::CapsRef, b: &gst::CapsRef) -> bool {
+    let (Some(a), Some(b)) = (a.structure(0), b.structure(0)) else {
+        return a == b;
+    };
+    a.name() == b.name()
+        && [
+            "stream-format",
+            "codec_data",
+            "width",
+            "height",
+            "rate",
+            "channels",
+            "mpegversion",
+            "layer",
+        ]
+        .iter()
+        .into_iter()
+        .all(|f| {
+            let v = |s: &gst::StructureRef| s.value(*f).ok().and_then(|v| v.serialize().ok());
+            v(a) == v(b)
+        })
 }
 
 fn prepare_part(path: &Path) -> Result<(), String> {
