@@ -274,6 +274,8 @@ struct State {
     channels: Vec<Channel>,
     session: u64,
     anchor: Option<(u64, DateTime<Utc>)>,
+    /// The anchor of the previous session: wall-clock times never go back.
+    prev_anchor: Option<(u64, DateTime<Utc>)>,
     stats: Stats,
     flushing: bool,
     stopping: bool,
@@ -291,6 +293,29 @@ struct State {
     clock: Option<gst::Clock>,
     last_data: Option<gst::ClockTime>,
     idle_id: Option<gst::SingleShotClockId>,
+}
+
+impl State {
+    fn end_session(&mut self) {
+        if let Some(a) = self.anchor.take() {
+            self.prev_anchor = Some(a);
+        }
+    }
+}
+
+/// The session's wall-clock anchor, set by its first file: the wall clock
+/// now, or later if the previous session's media time says so (data pushed
+/// faster than real time), so that wall-clock times never go back.
+fn anchor_at(
+    anchor: &mut Option<(u64, DateTime<Utc>)>,
+    prev: Option<(u64, DateTime<Utc>)>,
+    rt: u64,
+) -> (u64, DateTime<Utc>) {
+    *anchor.get_or_insert_with(|| {
+        let now = Utc::now();
+        let floor = prev.map(|p| wall_at(p, rt)).filter(|w| *w > now);
+        (rt, floor.unwrap_or(now))
+    })
 }
 
 /// A buffer on its way into a writer.
@@ -597,6 +622,7 @@ impl LiveRecordSink {
             channels,
             session: resume.next_session,
             anchor: None,
+            prev_anchor: None,
             stats: Stats::default(),
             flushing: false,
             stopping: false,
@@ -898,7 +924,7 @@ impl LiveRecordSink {
         // A break before anything was recorded does not end a session.
         if any || state.anchor.is_some() {
             state.session += 1;
-            state.anchor = None;
+            state.end_session();
         }
     }
 
@@ -1234,7 +1260,7 @@ impl LiveRecordSink {
             });
             state.stats.interruptions += 1;
             state.session += 1;
-            state.anchor = None;
+            state.end_session();
             eos = self.close_all_now(state, CloseReason::Interrupted);
             for ci in 0..state.channels.len() {
                 self.hls_break(state, ci, resume, CloseReason::Interrupted);
@@ -1269,11 +1295,15 @@ impl LiveRecordSink {
     /// Whether audio at `rt` must wait for video to pass it.
     fn follower_must_wait(&self, state: &State, rt: u64) -> bool {
         let video = &state.inputs[Stream::Video as usize];
-        let video_can_cut = video.active && !video.eos && !state.lead_stalled;
         state.channels.iter().any(|ch| {
             if ch.follower != Some(Stream::Audio) {
                 return false;
             }
+            // After video's EOS, audio with no file to go to waits (boundedly)
+            // for video to restart: the two pads restart independently.
+            let video_can_cut = video.active
+                && !state.lead_stalled
+                && (!video.eos || ch.timeline.lead_key().is_none());
             if video_can_cut
                 && video.position.is_none_or(|p| p < rt)
                 && ch.timeline.follower_must_wait(rt)
@@ -1335,7 +1365,7 @@ impl LiveRecordSink {
                     LeadAction::Drop => None,
                     LeadAction::Write(k) => Some(k),
                     LeadAction::Open(k) => {
-                        let anchor = *state.anchor.get_or_insert_with(|| (rt, Utc::now()));
+                        let anchor = anchor_at(&mut state.anchor, state.prev_anchor, rt);
                         open_file(&cfg, state.session, anchor, ch, k, rt, dts_rt);
                         plan.opens.push((ci, k));
                         Some(k)
@@ -1356,7 +1386,7 @@ impl LiveRecordSink {
                         if follower_done {
                             ch.timeline.follower_ended();
                         }
-                        let anchor = *state.anchor.get_or_insert_with(|| (rt, Utc::now()));
+                        let anchor = anchor_at(&mut state.anchor, state.prev_anchor, rt);
                         open_file(&cfg, state.session, anchor, ch, open, rt, dts_rt);
                         plan.opens.push((ci, open));
                         Some(open)
@@ -1791,8 +1821,12 @@ impl LiveRecordSink {
                 gst::info!(CAT, imp = self, "All inputs ended: finalising files");
                 eos.extend(self.close_all_now(state, CloseReason::Eos));
                 state.eos = true;
+                // A restart may begin again from any running time.
+                for i in &mut state.inputs {
+                    i.position = None;
+                }
                 state.session += 1;
-                state.anchor = None;
+                state.end_session();
             }
         }
         self.cond.notify_all();
