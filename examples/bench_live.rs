@@ -117,8 +117,8 @@ fn build_stream(
     live: bool,
 ) -> Result<Stream, Box<dyn std::error::Error>> {
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=v format=time is-live={live} ! queue max-size-time=0 max-size-bytes=0 max-size-buffers=0 ! rec.video \
-         appsrc name=a format=time is-live={live} ! queue max-size-time=0 max-size-bytes=0 max-size-buffers=0 ! rec.audio \
+        "appsrc name=v format=time is-live={live} ! queue ! rec.video \
+         appsrc name=a format=time is-live={live} ! queue ! rec.audio \
          liverecordsink name=rec stream-id=s{i} location={dir}/{{stream_id}}/{{index}} \
            index-location={dir}/index.jsonl {extra}"
     ))?
@@ -136,8 +136,16 @@ fn build_stream(
     video.set_caps(Some(&v.caps));
     audio.set_caps(Some(&a.caps));
     for s in [&video, &audio] {
-        s.set_property("max-bytes", 0u64);
-        s.set_property("block", false);
+        if live {
+            // Real-time pushes never block: a late push shows as lag.
+            s.set_property("max-bytes", 0u64);
+            s.set_property("block", false);
+        } else {
+            // Pushing as fast as possible: wait for the recorder instead of
+            // queueing the whole input in memory.
+            s.set_property("max-bytes", 2_000_000u64);
+            s.set_property("block", true);
+        }
     }
     let rec = pipeline.by_name("rec").ok_or("missing rec")?;
     Ok(Stream {

@@ -76,9 +76,11 @@ def demux_head():
 def variant_cmd(name, out):
     v = ["d.video_0", "!", "queue", "!", "h264parse", "!"]
     a = ["d.audio_0", "!", "queue", "!", "aacparse", "!"]
-    if name == "A":
-        sink = ["liverecordsink", "name=s", "record-interval=60", "idle-timeout=0",
+    if name in ("A", "A0"):
+        sink = ["liverecordsink", "name=s", "record-interval=60",
                 f"location={out}/{{index}}", f"index-location={out}/index.jsonl"]
+        if name == "A0":
+            sink.append("mp4-fragment-duration=0")
         return demux_head() + sink + v + ["s.video"] + a + ["s.audio"]
     if name == "B":
         sink = ["splitmuxsink", "name=s", "max-size-time=60000000000", f"location={out}/%05d.mp4"]
@@ -89,7 +91,7 @@ def variant_cmd(name, out):
 
 def throughput(rounds, seconds):
     env = dict(os.environ, GST_PLUGIN_PATH=PLUGIN_DIR)
-    names = ["A", "B", "C"]
+    names = ["A", "A0", "B", "C"]
     results = {n: [] for n in names}
     for r in range(rounds + 1):
         for n in names:
@@ -101,11 +103,12 @@ def throughput(rounds, seconds):
                 results[n].append((cpu, wall))
             shutil.rmtree(out, ignore_errors=True)
     print(f"\n### Throughput ({seconds} s of 640x360 H.264 3 Mbit/s + AAC, as fast as possible)\n")
-    print(f"{rounds} rounds after a warm-up, alternating A B C.\n")
+    print(f"{rounds} rounds after a warm-up, alternating A A0 B C. CPU = user+sys of the gst-launch-1.0 process.\n")
     print("| variant | median CPU s | median wall s |")
     print("|---|---|---|")
     labels = {
-        "A": "A liverecordsink (crash-safe MP4, 60 s files)",
+        "A": "A liverecordsink (defaults: crash-safe MP4), 60 s files",
+        "A0": "A0 liverecordsink mp4-fragment-duration=0 (classic MP4), 60 s files",
         "B": "B splitmuxsink max-size-time=60 s",
         "C": "C mp4mux ! filesink",
     }
@@ -115,8 +118,10 @@ def throughput(rounds, seconds):
         print(f"| {labels[n]} | {statistics.median(cpus):.3f} | {statistics.median(walls):.3f} |")
     ab = [a[0] / b[0] for a, b in zip(results["A"], results["B"])]
     ac = [a[0] / c[0] for a, c in zip(results["A"], results["C"])]
+    a0b = [a[0] / b[0] for a, b in zip(results["A0"], results["B"])]
     print(f"\nCPU ratio A/B per round: {', '.join(f'{x:.2f}' for x in ab)} (median {statistics.median(ab):.2f})")
     print(f"CPU ratio A/C per round: {', '.join(f'{x:.2f}' for x in ac)} (median {statistics.median(ac):.2f})")
+    print(f"CPU ratio A0/B per round: {', '.join(f'{x:.2f}' for x in a0b)} (median {statistics.median(a0b):.2f})")
 
 
 def live(*args):

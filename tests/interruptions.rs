@@ -456,3 +456,33 @@ fn short_file_is_discarded() {
         "the gap did not end the session"
     );
 }
+
+/// Audio running 1.5 s ahead of video across cuts: the element holds audio
+/// back until video decides each cut, and video must never wait inside the
+/// muxer for that audio (no deadlock). Every frame lands in exactly one
+/// file, and each file's audio starts with its first video frame.
+#[test]
+fn audio_leading_video_across_cuts() {
+    let td = TestDir::new();
+    let mut s = Scripted::new(&td, true, true, |r| {
+        r.set_property("record-interval", 2u32);
+    });
+    s.video_lead = -1_500_000_000;
+    s.push_secs(0.0, 10.0);
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    s.r.stop();
+    assert_no_errors(&s);
+
+    let closed = check_announcements(&s.r, &td.index_path());
+    // 1 s GOPs: cuts at 2, 4, 6 and 8 s.
+    assert_eq!(
+        reasons(&closed),
+        ["interval", "interval", "interval", "interval", "eos"]
+    );
+    assert_files_are(&td, &closed);
+    assert_durations(&closed, &[2.0, 2.0, 2.0, 2.0, 2.0], 0.1);
+    assert_av_files(&closed);
+    let p = s.pushed();
+    check_frames(&closed, p.video, p.audio);
+}

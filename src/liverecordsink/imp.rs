@@ -8,6 +8,7 @@
 //! `state`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -342,6 +343,9 @@ pub struct LiveRecordSink {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     cond: Condvar,
+    /// Threads waiting on `cond` (counted under `state`): the per-buffer
+    /// path only wakes anyone when someone waits.
+    waiters: AtomicUsize,
     /// Serialises playlist writes, so that the newest render lands last.
     /// Taken before `state`.
     hls_write: Mutex<()>,
@@ -361,6 +365,7 @@ impl ObjectSubclass for LiveRecordSink {
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(None),
             cond: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             hls_write: Mutex::new(()),
             eos_pad: OnceLock::new(),
         }
@@ -452,6 +457,28 @@ fn sink_caps(stream: Stream, formats: Formats) -> gst::Caps {
 impl LiveRecordSink {
     fn lock_state(&self) -> MutexGuard<'_, Option<State>> {
         lock(&self.state)
+    }
+
+    /// Wakes the threads waiting on `cond`, if any.
+    fn notify(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.cond.notify_all();
+        }
+    }
+
+    /// Waits on `cond` (the guard is the `state` lock) for at most `timeout`.
+    fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, Option<State>>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Option<State>> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let (g, _) = self
+            .cond
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|e| e.into_inner());
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        g
     }
 
     // ---------------------------------------------------------------- start
@@ -648,7 +675,7 @@ impl LiveRecordSink {
             state.stopping = true;
             eos = self.close_all_now(state, CloseReason::Stopped);
         }
-        self.cond.notify_all();
+        self.notify();
         for pad in eos {
             pad.push_event(gst::event::Eos::new());
         }
@@ -688,9 +715,7 @@ impl LiveRecordSink {
                 }
                 if list.is_empty() {
                     let timeout = deadline.saturating_duration_since(Instant::now());
-                    let _ = self
-                        .cond
-                        .wait_timeout(guard, timeout.min(Duration::from_millis(200)));
+                    drop(self.wait(guard, timeout.min(Duration::from_millis(200))));
                     continue;
                 }
                 list
@@ -784,11 +809,7 @@ impl LiveRecordSink {
             if stream == Stream::Audio && self.follower_must_wait(state, rt) {
                 if waited < FOLLOWER_WAIT_LIMIT {
                     let start = Instant::now();
-                    let (g, _) = self
-                        .cond
-                        .wait_timeout(guard, Duration::from_millis(100))
-                        .unwrap_or_else(|e| e.into_inner());
-                    drop(g);
+                    drop(self.wait(guard, Duration::from_millis(100)));
                     waited += start.elapsed();
                     continue;
                 }
@@ -803,7 +824,7 @@ impl LiveRecordSink {
             }
             break self.plan_buffer(state, stream, buffer, rt);
         };
-        self.cond.notify_all();
+        self.notify();
         self.execute(pad, stream, plan)
     }
 
@@ -1013,7 +1034,7 @@ impl LiveRecordSink {
             if let Some(state) = self.lock_state().as_mut() {
                 state.finalizing -= n;
             }
-            self.cond.notify_all();
+            self.notify();
             self.maybe_forward_eos();
         }
     }
@@ -1266,7 +1287,7 @@ impl LiveRecordSink {
                 self.hls_break(state, ci, resume, CloseReason::Interrupted);
             }
         }
-        self.cond.notify_all();
+        self.notify();
         for p in eos {
             p.push_event(gst::event::Eos::new());
         }
@@ -1595,7 +1616,7 @@ impl LiveRecordSink {
                         ch.timeline.close_all();
                     }
                 }
-                self.cond.notify_all();
+                self.notify();
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::OpenWrite,
@@ -1633,7 +1654,7 @@ impl LiveRecordSink {
             });
             (eos, msg)
         };
-        self.cond.notify_all();
+        self.notify();
         for p in eos {
             p.push_event(gst::event::Eos::new());
         }
@@ -1722,7 +1743,7 @@ impl LiveRecordSink {
                 if let Some(state) = self.lock_state().as_mut() {
                     state.flushing = true;
                 }
-                self.cond.notify_all();
+                self.notify();
                 true
             }
             EventView::FlushStop(_) => {
@@ -1829,7 +1850,7 @@ impl LiveRecordSink {
                 state.end_session();
             }
         }
-        self.cond.notify_all();
+        self.notify();
         for p in eos {
             p.push_event(gst::event::Eos::new());
         }
@@ -1875,7 +1896,7 @@ impl LiveRecordSink {
             }
             state.stopping
         };
-        self.cond.notify_all();
+        self.notify();
         if !stopping {
             // Not on the streaming thread: the writer is shut down from here.
             self.obj().call_async(move |obj| {
@@ -1940,7 +1961,7 @@ impl LiveRecordSink {
             state.finalizing += 1;
             (file, cfg, format)
         };
-        self.cond.notify_all();
+        self.notify();
         if let Some(w) = &file.writer {
             w.shutdown();
             let _ = self.obj().remove(&w.bin);
@@ -1953,7 +1974,7 @@ impl LiveRecordSink {
         if let Some(state) = self.lock_state().as_mut() {
             state.finalizing -= 1;
         }
-        self.cond.notify_all();
+        self.notify();
         self.finish_playlists();
     }
 
@@ -2097,7 +2118,7 @@ impl LiveRecordSink {
             }
             request
         };
-        self.cond.notify_all();
+        self.notify();
         if request {
             if let Some(pad) = self.obj().static_pad("video") {
                 pad.push_event(

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! One file being written: a bin of `[queue] ! [parser] ! muxer ! filesink`
+//! One file being written: a bin of `[parser] ! muxer ! filesink`
 //! fed through internal source pads that the element pushes into.
 //!
 //! The writer bin has a locked state: it runs in PLAYING from creation to
@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use gst::prelude::*;
 
 use crate::format::Format;
+
+/// Media each muxer input may hold (see `Writer::build`).
+const MUX_QUEUE_TIME: gst::ClockTime = gst::ClockTime::from_seconds(10);
 
 /// What a writer is asked to hold.
 pub struct WriterSpec<'a> {
@@ -57,10 +60,10 @@ fn make(factory: &'static str) -> Result<gst::Element, WriterError> {
 /// The GStreamer elements a format needs, to check for them at start.
 pub fn required_elements(format: Format) -> &'static [&'static str] {
     match format {
-        Format::Mp4 => &["mp4mux", "filesink", "queue", "h264parse", "aacparse"],
-        Format::Flv => &["flvmux", "filesink", "queue", "h264parse", "aacparse"],
+        Format::Mp4 => &["mp4mux", "filesink", "h264parse", "aacparse"],
+        Format::Flv => &["flvmux", "filesink", "h264parse", "aacparse"],
         Format::Aac => &["aacparse", "filesink"],
-        Format::Hls => &["mpegtsmux", "filesink", "queue", "h264parse"],
+        Format::Hls => &["mpegtsmux", "filesink", "h264parse"],
     }
 }
 
@@ -135,6 +138,13 @@ impl Writer {
             Format::Aac => None,
         };
         if let Some(mux) = &mux {
+            // The muxer's pads may hold this much media before a push
+            // blocks, so video never waits inside the muxer for audio that
+            // the element holds back until video decides a cut (no queue
+            // thread per file is needed).
+            if mux.find_property("latency").is_some() {
+                mux.set_property("latency", MUX_QUEUE_TIME.nseconds());
+            }
             bin.add(mux)
                 .map_err(|e| WriterError::Build(e.to_string()))?;
             mux.link(&sink)
@@ -195,26 +205,6 @@ impl Writer {
                         upstream = parser
                             .static_pad("sink")
                             .ok_or_else(|| WriterError::Build(format!("{p} has no sink pad")))?;
-                    }
-                    if kind == "video" {
-                        // Video never waits for audio inside the muxer: the
-                        // element may hold audio back until video decides a cut.
-                        let queue = make("queue")?;
-                        queue.set_property("max-size-buffers", 0u32);
-                        queue.set_property("max-size-time", 0u64);
-                        queue.set_property("max-size-bytes", 64u32 * 1024 * 1024);
-                        queue.set_property("silent", true);
-                        bin.add(&queue)
-                            .map_err(|e| WriterError::Build(e.to_string()))?;
-                        let qsrc = queue
-                            .static_pad("src")
-                            .ok_or_else(|| WriterError::Build("queue has no src pad".into()))?;
-                        qsrc.link(&upstream).map_err(|e| {
-                            WriterError::Build(format!("cannot link queue to muxer: {e:?}"))
-                        })?;
-                        upstream = queue
-                            .static_pad("sink")
-                            .ok_or_else(|| WriterError::Build("queue has no sink pad".into()))?;
                     }
                     upstream
                 }

@@ -262,6 +262,9 @@ pub struct Scripted {
     pub live: bool,
     /// Number of STREAM_STARTs sent so far, for unique stream ids.
     generation: u32,
+    /// How far video timestamps may run ahead of audio ones when pushing
+    /// (ns; negative: audio runs ahead of video).
+    pub video_lead: i64,
 }
 
 impl Scripted {
@@ -337,6 +340,7 @@ impl Scripted {
             audio,
             live: false,
             generation: 0,
+            video_lead: 100_000_000,
         };
         s.r.play();
         s.stream_start();
@@ -395,10 +399,10 @@ impl Scripted {
     /// Pushes one run of frames on every pad: video from its first keyframe
     /// (looping over the encoded frames, restarting at frame 0, a keyframe),
     /// audio likewise; PTS = DTS = run start + frame index / rate. Video
-    /// leads audio by up to 100 ms. In `live` mode each frame is pushed
+    /// leads audio by up to `video_lead` (100 ms unless set). In `live` mode each frame is pushed
     /// when the pipeline clock reaches its running time.
     pub fn push_run(&mut self, run: Run) -> Pushed {
-        const LEAD: u64 = 100_000_000;
+        let lead = self.video_lead;
         let nv = self
             .video
             .as_ref()
@@ -435,7 +439,8 @@ impl Scripted {
         while iv < nv || ia < na {
             let tv = self.video.as_ref().map(|f| f.enc.ts(run.start, iv));
             let ta = self.audio.as_ref().map(|f| f.enc.ts(run.start, ia));
-            let video_next = iv < nv && (ia >= na || tv.unwrap() < ta.unwrap() + LEAD);
+            let video_next =
+                iv < nv && (ia >= na || (tv.unwrap() as i128) < ta.unwrap() as i128 + lead as i128);
             let (feed, i, done_flag, what) = if video_next {
                 (self.video.as_mut().unwrap(), &mut iv, &mut dv, "video")
             } else {
