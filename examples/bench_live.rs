@@ -116,11 +116,27 @@ fn build_stream(
     a: &Encoded,
     live: bool,
 ) -> Result<Stream, Box<dyn std::error::Error>> {
+    // `extra` = "bare": mp4mux ! filesink instead of the element, to compare.
+    let (sink, vpad, apad) = if extra == "bare" {
+        (
+            format!("mp4mux name=rec latency=10000000000 ! filesink location={dir}/bare{i}.mp4"),
+            "video_0",
+            "audio_0",
+        )
+    } else {
+        (
+            format!(
+                "liverecordsink name=rec stream-id=s{i} location={dir}/{{stream_id}}/{{index}} \
+                 index-location={dir}/index.jsonl {extra}"
+            ),
+            "video",
+            "audio",
+        )
+    };
+    let _ = std::fs::create_dir_all(dir);
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=v format=time is-live={live} ! queue ! rec.video \
-         appsrc name=a format=time is-live={live} ! queue ! rec.audio \
-         liverecordsink name=rec stream-id=s{i} location={dir}/{{stream_id}}/{{index}} \
-           index-location={dir}/index.jsonl {extra}"
+        "appsrc name=v format=time is-live={live} ! queue ! rec.{vpad} \
+         appsrc name=a format=time is-live={live} ! queue ! rec.{apad} {sink}"
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| "not a pipeline")?;
@@ -397,11 +413,16 @@ fn latency(runs: usize, long_minutes: u64) -> Result<(), Box<dyn std::error::Err
     Ok(())
 }
 
-fn memory(minutes: u64) -> Result<(), Box<dyn std::error::Error>> {
+fn memory(minutes: u64, variant: &str) -> Result<(), Box<dyn std::error::Error>> {
     let (v, a) = media()?;
     let dir = "target/bench/memory";
     let _ = std::fs::remove_dir_all(dir);
-    let s = build_stream(0, dir, "record-interval=7200", &v, &a, false)?;
+    let extra = match variant {
+        "bare" => "bare",
+        "classic" => "record-interval=7200 mp4-fragment-duration=0",
+        _ => "record-interval=7200",
+    };
+    let s = build_stream(0, dir, extra, &v, &a, false)?;
     s.pipeline.set_state(gst::State::Playing)?;
     let samples = Arc::new(Mutex::new(Vec::new()));
     let t0 = Instant::now();
@@ -441,7 +462,7 @@ fn memory(minutes: u64) -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(0.0)
     };
     println!(
-        "{{\"bench\":\"memory\",\"minutes\":{minutes},\"wall\":{:.1},\"peak_rss_mib\":{:.1},\"rss_at_10min_mib\":{:.1},\"rss_at_end_mib\":{:.1},\"files_closed\":{}}}",
+        "{{\"bench\":\"memory\",\"variant\":\"{variant}\",\"minutes\":{minutes},\"wall\":{:.1},\"peak_rss_mib\":{:.1},\"rss_at_10min_mib\":{:.1},\"rss_at_end_mib\":{:.1},\"files_closed\":{}}}",
         t0.elapsed().as_secs_f64(),
         status_kib("VmHWM:") as f64 / 1024.0,
         at(10),
@@ -460,9 +481,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match args.first().map(String::as_str) {
         Some("scale") => scale(num(1, 50) as usize, num(2, 60)),
         Some("latency") => latency(num(1, 20) as usize, num(2, 30)),
-        Some("memory") => memory(num(1, 120)),
+        Some("memory") => memory(num(1, 120), args.get(2).map_or("default", String::as_str)),
         _ => Err(
-            "usage: bench_live scale N SECONDS | latency RUNS LONG_MINUTES | memory MINUTES".into(),
+            "usage: bench_live scale N SECONDS | latency RUNS LONG_MINUTES | memory MINUTES [bare|classic]".into(),
         ),
     }
 }

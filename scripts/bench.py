@@ -166,11 +166,17 @@ def main():
         print(f"| last buffer → file-closed, idle-timeout=1000 | {r['idle_median_ms']} | {r['idle_max_ms']} | {r['idle_ok']} |")
         print(f"| EOS → file-closed, {r['long_minutes']} min file | {r['long_eos_ms']} | | 1 |")
     if args.only in (None, "memory"):
-        r = live("memory", 5 if quick else 120)
         print("\n### Memory (one stream, recorded faster than real time into one file)\n")
-        print("| media minutes | wall s | RSS at 10 min MiB | RSS at end MiB | peak RSS MiB |")
-        print("|---|---|---|---|---|")
-        print(f"| {r['minutes']} | {r['wall']} | {r['rss_at_10min_mib']} | {r['rss_at_end_mib']} | {r['peak_rss_mib']} |")
+        print("| recorder | media minutes | wall s | RSS at 10 min MiB | RSS at end MiB | peak RSS MiB |")
+        print("|---|---|---|---|---|---|")
+        names = {
+            "default": "liverecordsink (defaults: crash-safe MP4)",
+            "classic": "liverecordsink mp4-fragment-duration=0",
+            "bare": "mp4mux latency=10 s ! filesink",
+        }
+        for variant, name in names.items():
+            r = live("memory", 5 if quick else 120, variant)
+            print(f"| {name} | {r['minutes']} | {r['wall']} | {r['rss_at_10min_mib']} | {r['rss_at_end_mib']} | {r['peak_rss_mib']} |")
 
 
 if __name__ == "__main__":
