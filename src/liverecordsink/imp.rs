@@ -1360,14 +1360,19 @@ impl LiveRecordSink {
 
         for (ci, ch) in state.channels.iter_mut().enumerate() {
             let target = if ch.lead == stream {
+                let d = ch.timeline.on_lead(rt, keyframe);
                 if let Some(h) = ch.hls.as_mut().filter(|_| keyframe) {
-                    // GOP lengths fix the playlist's target duration.
+                    // GOP lengths fix the playlist's target duration. A
+                    // keyframe that opens a file after a break (or at the
+                    // start) begins a new measure: a break is not a GOP.
+                    if let LeadAction::Open(_) = d.action {
+                        h.last_key = None;
+                    }
                     if let (Some(last), Some(run)) = (h.last_key, h.runs.last_mut()) {
                         run.playlist.note_gop(rt.saturating_sub(last));
                     }
                     h.last_key = Some(rt);
                 }
-                let d = ch.timeline.on_lead(rt, keyframe);
                 plan.request_keyframe |= d.request_keyframe && stream == Stream::Video;
                 let follower_done = ch.follower.is_none_or(|f| state.inputs[f as usize].eos);
                 if let Some(k) = d.finished_lead {
