@@ -102,6 +102,11 @@ pub struct Timeline {
     spans: VecDeque<Span>,
     next_key: Key,
     split_pending: bool,
+    /// A split cuts no earlier than this: follower frames up to here were
+    /// already written to the current file.
+    split_after: u64,
+    /// End of the latest follower frame routed to an open-ended file.
+    follower_pos: u64,
     keyframe_requested: bool,
 }
 
@@ -114,6 +119,8 @@ impl Timeline {
             spans: VecDeque::new(),
             next_key: 1,
             split_pending: false,
+            split_after: 0,
+            follower_pos: 0,
             keyframe_requested: false,
         }
     }
@@ -135,6 +142,9 @@ impl Timeline {
             return false;
         }
         self.split_pending = true;
+        // Follower frames already written stay in this file: the cut comes
+        // after them, so that the next file's audio starts with its video.
+        self.split_after = self.follower_pos;
         !std::mem::replace(&mut self.keyframe_requested, true)
     }
 
@@ -212,7 +222,7 @@ impl Timeline {
         let due = self
             .interval
             .is_some_and(|iv| ts.saturating_sub(cur.start) >= iv);
-        let reason = if self.split_pending {
+        let reason = if self.split_pending && ts >= self.split_after {
             Some(CloseReason::SplitRequested)
         } else if due {
             Some(CloseReason::Interval)
@@ -250,28 +260,6 @@ impl Timeline {
         }
     }
 
-    /// Whether a follower frame at `ts` must wait until the lead has passed
-    /// `ts`, because the lead could still cut a file at or before `ts`.
-    pub fn follower_must_wait(&self, ts: u64) -> bool {
-        if self
-            .spans
-            .iter()
-            .any(|s| s.end.is_some_and(|end| ts >= s.start && ts < end))
-        {
-            return false;
-        }
-        match self.spans.back().filter(|s| s.end.is_none()) {
-            None => true,
-            Some(cur) if ts < cur.start => false,
-            Some(cur) => {
-                self.split_pending
-                    || self
-                        .interval
-                        .is_some_and(|iv| ts.saturating_sub(cur.start) >= iv)
-            }
-        }
-    }
-
     /// Route a follower frame at `ts`. Frames before the first file, or in a
     /// break, are not taken (`target` is `None`).
     pub fn route_follower(&mut self, ts: u64) -> FollowerRoute {
@@ -285,7 +273,11 @@ impl Timeline {
                 _ => break,
             }
         }
-        route.target = self.spans.front().filter(|s| ts >= s.start).map(|s| s.key);
+        let front = self.spans.front().filter(|s| ts >= s.start).copied();
+        route.target = front.map(|s| s.key);
+        if front.is_some_and(|s| s.end.is_none()) {
+            self.follower_pos = self.follower_pos.max(ts);
+        }
         route
     }
 
@@ -412,20 +404,6 @@ mod tests {
     }
 
     #[test]
-    fn follower_waits_only_when_a_cut_is_possible() {
-        let mut t = Timeline::new(Some(10 * S));
-        assert!(t.follower_must_wait(0), "first keyframe not seen yet");
-        t.on_lead(0, true);
-        assert!(!t.follower_must_wait(5 * S));
-        assert!(t.follower_must_wait(10 * S));
-        t.on_lead(10 * S, true);
-        assert!(!t.follower_must_wait(9 * S), "inside a closed span");
-        assert!(!t.follower_must_wait(12 * S));
-        t.request_split();
-        assert!(t.follower_must_wait(12 * S));
-    }
-
-    #[test]
     fn several_closed_spans_finish_in_order() {
         let mut t = Timeline::new(Some(S));
         t.on_lead(0, true);
@@ -483,7 +461,6 @@ mod tests {
         let r = t.route_follower(20 * S);
         assert_eq!(r.finished, vec![1]);
         assert_eq!(r.target, None);
-        assert!(t.follower_must_wait(20 * S), "wait for the next file");
         let d = t.on_lead(10 * S - 1, false);
         assert_eq!(d.action, LeadAction::Write(1));
         assert_eq!(d.finished_lead, None);
@@ -500,5 +477,23 @@ mod tests {
         let mut t = Timeline::new(None);
         assert_eq!(t.interrupt_at(S), None);
         assert_eq!(t.on_lead(2 * S, true).action, LeadAction::Open(1));
+    }
+
+    #[test]
+    fn split_comes_after_follower_frames_already_written() {
+        let mut t = Timeline::new(None);
+        t.on_lead(0, true);
+        // Audio ran ahead to 3.5 s before the split request.
+        assert_eq!(t.route_follower(3_500_000_000).target, Some(1));
+        t.request_split();
+        // The keyframe at 3.2 s would cut behind audio already written.
+        assert_eq!(t.on_lead(3_200_000_000, true).action, LeadAction::Write(1));
+        assert!(matches!(
+            t.on_lead(4_200_000_000, true).action,
+            LeadAction::Rotate {
+                reason: CloseReason::SplitRequested,
+                ..
+            }
+        ));
     }
 }

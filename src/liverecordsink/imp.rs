@@ -1210,13 +1210,20 @@ impl LiveRecordSink {
     }
 
     fn schedule_idle(&self, state: &mut State) {
-        let (Some(clock), Some(last)) = (&state.clock, state.last_data) else {
-            return;
-        };
+        let Some(last) = state.last_data else { return };
         if state.cfg.idle_ns == 0 {
             return;
         }
-        let id = clock.new_single_shot_id(last + gst::ClockTime::from_nseconds(state.cfg.idle_ns));
+        self.schedule_idle_at(
+            state,
+            last + gst::ClockTime::from_nseconds(state.cfg.idle_ns),
+        );
+    }
+
+    /// Runs `idle_check` when the pipeline clock reaches `target`.
+    fn schedule_idle_at(&self, state: &mut State, target: gst::ClockTime) {
+        let Some(clock) = &state.clock else { return };
+        let id = clock.new_single_shot_id(target);
         let weak = self.obj().downgrade();
         let res = id.wait_async(move |_, _, _| {
             if let Some(obj) = weak.upgrade() {
@@ -1264,6 +1271,14 @@ impl LiveRecordSink {
                 .iter()
                 .any(|c| !c.files.is_empty() || c.timeline.lead_key().is_some());
             if !open {
+                return;
+            }
+            if self.waiters.load(Ordering::SeqCst) > 0 && !state.lead_stalled {
+                // Audio is waiting for video that stopped: let it into the
+                // open file first, then close (shortly, on the next check).
+                state.lead_stalled = true;
+                self.notify();
+                self.schedule_idle_at(state, now + gst::ClockTime::from_mseconds(20));
                 return;
             }
             gst::info!(CAT, imp = self, "No data for {}: interruption", idle);
@@ -1325,10 +1340,10 @@ impl LiveRecordSink {
             let video_can_cut = video.active
                 && !state.lead_stalled
                 && (!video.eos || ch.timeline.lead_key().is_none());
-            if video_can_cut
-                && video.position.is_none_or(|p| p < rt)
-                && ch.timeline.follower_must_wait(rt)
-            {
+            // Audio never runs ahead of video: a cut (on the interval, or
+            // at any time for split-now) can then always be placed so that
+            // the next file's audio starts with its first video frame.
+            if video_can_cut && video.position.is_none_or(|p| p < rt) {
                 return true;
             }
             // The file this frame belongs to is still being set up.
@@ -1351,7 +1366,8 @@ impl LiveRecordSink {
             .map(|t| input.adjust(t.nseconds()));
         let end_rt = rt + buffer.duration().map(|d| d.nseconds()).unwrap_or(0);
         if stream == Stream::Video {
-            input.position = Some(input.position.map_or(rt, |p| p.max(rt)));
+            // The next cut can only come at or after the end of this frame.
+            input.position = Some(input.position.map_or(end_rt, |p| p.max(end_rt)));
             state.lead_stalled = false;
         }
         let caps = input.caps.clone();
