@@ -96,6 +96,35 @@ fn assert_no_errors(s: &Scripted) {
     );
 }
 
+/// The checks of a recording that ends in a new session: EOS, then the
+/// files, their reasons, two different sessions, durations, A/V alignment
+/// and the frames of each run in its own file.
+fn finish_two_sessions(
+    s: &mut Scripted,
+    td: &TestDir,
+    want_reasons: [&str; 2],
+    want_durations: [f64; 2],
+    runs: [Pushed; 2],
+) -> Vec<gst::Structure> {
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    s.r.stop();
+    assert_no_errors(s);
+
+    let closed = check_announcements(&s.r, &td.index_path());
+    assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
+    assert_files_are(td, &closed);
+    assert_eq!(reasons(&closed), want_reasons);
+    let ss = sessions(&closed);
+    assert_ne!(ss[0], ss[1], "both files are in session {}", ss[0]);
+    assert_durations(&closed, &want_durations, 0.3);
+    assert_av_files(&closed);
+    let p = s.pushed();
+    check_frames(&closed, p.video, p.audio);
+    assert_runs(&closed, &runs);
+    closed
+}
+
 /// Waits for EOS on the bus, at most `timeout`; `None` if none came.
 /// An error fails the test.
 fn pop_eos(s: &Scripted, timeout: Duration) -> Option<Duration> {
@@ -119,17 +148,7 @@ fn timestamp_gap_splits_sessions() {
     let mut s = Scripted::new(&td, true, true, |_| {});
     let a = s.push_secs(0.0, 10.0);
     let b = s.push_secs(20.0, 10.0);
-    s.eos();
-    s.r.wait_eos(TIMEOUT);
-    s.r.stop();
-    assert_no_errors(&s);
-
-    let closed = check_announcements(&s.r, &td.index_path());
-    assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
-    assert_files_are(&td, &closed);
-    assert_eq!(reasons(&closed), ["interrupted", "eos"]);
-    let ss = sessions(&closed);
-    assert_ne!(ss[0], ss[1], "both files are in session {}", ss[0]);
+    let closed = finish_two_sessions(&mut s, &td, ["interrupted", "eos"], [10.0, 10.0], [a, b]);
     assert_eq!(
         closed
             .iter()
@@ -138,11 +157,6 @@ fn timestamp_gap_splits_sessions() {
         [0, 20 * SECOND],
         "start running times"
     );
-    assert_durations(&closed, &[10.0, 10.0], 0.3);
-    assert_av_files(&closed);
-    let p = s.pushed();
-    check_frames(&closed, p.video, p.audio);
-    assert_runs(&closed, &[a, b]);
 }
 
 /// A DISCONT flag without a hole in the timestamps is packet loss, not an
@@ -322,22 +336,13 @@ fn idle_timeout_closes_at_once_and_data_resumes() {
         s.r.closed()
     );
     s.live = false;
-    s.eos();
-    s.r.wait_eos(TIMEOUT);
-    s.r.stop();
-    assert_no_errors(&s);
-
-    let closed = check_announcements(&s.r, &td.index_path());
-    assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
-    assert_files_are(&td, &closed);
-    assert_eq!(reasons(&closed), ["interrupted", "eos"]);
-    let ss = sessions(&closed);
-    assert_ne!(ss[0], ss[1], "both files are in session {}", ss[0]);
-    assert_durations(&closed, &[3.0, 2.0], 0.3);
-    assert_av_files(&closed);
-    let p = s.pushed();
-    check_frames(&closed, p.video, p.audio);
-    assert_runs(&closed, &[first, second]);
+    finish_two_sessions(
+        &mut s,
+        &td,
+        ["interrupted", "eos"],
+        [3.0, 2.0],
+        [first, second],
+    );
 }
 
 /// A source restarted with timestamps 30 s earlier: a new file, no error,
@@ -348,22 +353,7 @@ fn backward_timestamps_start_a_new_file() {
     let mut s = Scripted::new(&td, true, true, |_| {});
     let a = s.push_secs(0.0, 40.0);
     let b = s.push_secs(10.0, 10.0);
-    s.eos();
-    s.r.wait_eos(TIMEOUT);
-    s.r.stop();
-    assert_no_errors(&s);
-
-    let closed = check_announcements(&s.r, &td.index_path());
-    assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
-    assert_files_are(&td, &closed);
-    assert_eq!(reasons(&closed), ["interrupted", "eos"]);
-    let ss = sessions(&closed);
-    assert_ne!(ss[0], ss[1], "both files are in session {}", ss[0]);
-    assert_durations(&closed, &[40.0, 10.0], 0.3);
-    assert_av_files(&closed);
-    let p = s.pushed();
-    check_frames(&closed, p.video, p.audio);
-    assert_runs(&closed, &[a, b]);
+    finish_two_sessions(&mut s, &td, ["interrupted", "eos"], [40.0, 10.0], [a, b]);
 }
 
 /// A resolution change (new caps, new encoded frames) closes the file with
