@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset};
 
 use crate::common::{
-    assert_fields, assert_iso_utc_micros, assert_starts_with_keyframe, ffprobe, get_str, get_u64,
-    packets, parse_time, read_index, rec_f64, rec_str, rec_u64, wall_span_ns, Record,
-    CLOSED_FIELDS, OPENED_FIELDS,
+    assert_fields, assert_iso_utc_micros, assert_record_matches, assert_starts_with_keyframe,
+    ffprobe, get_str, get_u64, packets, parse_time, read_index, rec_str, rec_u64, wall_span_ns,
+    Record, CLOSED_FIELDS, OPENED_FIELDS,
 };
 
 // ------------------------------------------------------------------ playlist
@@ -720,31 +720,7 @@ pub fn check_announcements_any(msgs: &[gst::Structure], index_path: &Path) -> Ve
         let rec = by_index
             .get(&(format.clone(), idx))
             .unwrap_or_else(|| panic!("no index record for {format} index {idx}"));
-        for f in [
-            "stream-id",
-            "format",
-            "location",
-            "start-time",
-            "end-time",
-            "file-id",
-            "reason",
-        ] {
-            assert_eq!(rec_str(rec, f), get_str(c, f), "index/message {f} differ");
-        }
-        for f in [
-            "session-id",
-            "start-running-time",
-            "size",
-            "video-frames",
-            "audio-frames",
-        ] {
-            assert_eq!(rec_u64(rec, f), get_u64(c, f), "index/message {f} differ");
-        }
-        let rdur = rec_f64(rec, "duration");
-        assert!(
-            (rdur * 1e9 - dur as f64).abs() <= 1e6,
-            "index duration {rdur} s != message duration {dur} ns"
-        );
+        assert_record_matches(rec, c, dur);
     }
     closed.into_iter().cloned().collect()
 }

@@ -771,31 +771,8 @@ pub fn check_announcements(r: &Recording, index_path: &Path) -> Vec<gst::Structu
         let rec = by_index
             .get(&idx)
             .unwrap_or_else(|| panic!("no index record for index {idx}"));
-        for f in [
-            "stream-id",
-            "format",
-            "location",
-            "start-time",
-            "file-id",
-            "end-time",
-            "reason",
-        ] {
-            assert_eq!(rec_str(rec, f), get_str(c, f), "index/message {f} differ");
-        }
-        for f in [
-            "session-id",
-            "start-running-time",
-            "size",
-            "video-frames",
-            "audio-frames",
-        ] {
-            assert_eq!(rec_u64(rec, f), get_u64(c, f), "index/message {f} differ");
-        }
+        assert_record_matches(rec, c, dur);
         let rdur = rec_f64(rec, "duration");
-        assert!(
-            (rdur * 1e9 - dur as f64).abs() <= 1e6,
-            "index duration {rdur} s != message duration {dur} ns"
-        );
         let rspan = wall_span_ns(&rec_str(rec, "start-time"), &rec_str(rec, "end-time"));
         assert!(
             (rspan as f64 - rdur * 1e9).abs() <= 1e6,
@@ -845,3 +822,33 @@ pub fn check_frames(closed: &[gst::Structure], pushed_video: u64, pushed_audio: 
 }
 pub mod hls_check;
 pub mod scripted;
+
+/// The index record `rec` carries the same §8 fields as the `file-closed`
+/// message `c`; its duration (seconds) matches `dur` (ns) within 1 ms.
+pub fn assert_record_matches(rec: &Record, c: &gst::StructureRef, dur: i64) {
+    for f in [
+        "stream-id",
+        "format",
+        "location",
+        "start-time",
+        "file-id",
+        "end-time",
+        "reason",
+    ] {
+        assert_eq!(rec_str(rec, f), get_str(c, f), "index/message {f} differ");
+    }
+    for f in [
+        "session-id",
+        "start-running-time",
+        "size",
+        "video-frames",
+        "audio-frames",
+    ] {
+        assert_eq!(rec_u64(rec, f), get_u64(c, f), "index/message {f} differ");
+    }
+    let rdur = rec_f64(rec, "duration");
+    assert!(
+        (rdur * 1e9 - dur as f64).abs() <= 1e6,
+        "index duration {rdur} s != message duration {dur} ns"
+    );
+}
