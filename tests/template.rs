@@ -158,3 +158,40 @@ fn unknown_placeholder_fails_at_paused() {
         files_under(td.path())
     );
 }
+
+/// `playback-url-template` fills `playback-url` in the message and in the
+/// index record, from the final location.
+#[test]
+fn playback_url_is_filled_from_the_final_location() {
+    let td = TestDir::new();
+    require_elements(&["videotestsrc", "x264enc", "h264parse", "mp4mux"]);
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec {} ! rec.video",
+        video_branch(Some(30), false)
+    ));
+    r.rec.set_property(
+        "location",
+        format!("{}/{{stream_id}}_{{index}}", td.rec_dir().display()),
+    );
+    r.rec.set_property("stream-id", "cam7");
+    r.rec
+        .set_property("index-location", td.index_path().to_str().unwrap());
+    r.rec.set_property(
+        "playback-url-template",
+        "https://vod.example.com/{stream_id}/{filename}?id={file_id}",
+    );
+    r.play();
+    r.wait_eos(TIMEOUT);
+    r.stop();
+    let closed = check_announcements(&r, &td.index_path());
+    assert_eq!(closed.len(), 1);
+    let c = &closed[0];
+    let want = format!(
+        "https://vod.example.com/cam7/cam7_{:05}.mp4?id={}",
+        get_u64(c, "index"),
+        get_str(c, "file-id")
+    );
+    assert_eq!(get_str(c, "playback-url"), want);
+    let index = read_index(&td.index_path());
+    assert_eq!(rec_str(&index[0], "playback-url"), want);
+}
