@@ -49,6 +49,21 @@ pub struct Finished {
     pub frames: [u64; 2],
 }
 
+impl Finished {
+    /// A segment whose writer failed: skipped in the playlist.
+    pub fn failed() -> Finished {
+        Finished {
+            uri: String::new(),
+            path: PathBuf::new(),
+            duration: 0,
+            program_date_time: DateTime::<Utc>::MIN_UTC,
+            discontinuity: false,
+            size: 0,
+            frames: [0, 0],
+        }
+    }
+}
+
 impl Run {
     /// Adds the finished segment `seq` and every one after it that is
     /// ready, in sequence order. Returns what was added.
@@ -111,12 +126,15 @@ impl HlsChannel {
         }
     }
 
-    /// Playlists that are closing and have every segment written.
+    /// Playlists that are closing and have every segment written, oldest
+    /// first; a playlist never ends before an older one, so that messages
+    /// and index records come in recording order.
     pub fn take_finished(&mut self) -> Vec<Run> {
-        let (done, keep) = std::mem::take(&mut self.runs)
-            .into_iter()
-            .partition(|r| r.closing.is_some() && r.in_flight == 0);
-        self.runs = keep;
-        done
+        let ready = self
+            .runs
+            .iter()
+            .take_while(|r| r.closing.is_some() && r.in_flight == 0)
+            .count();
+        self.runs.drain(..ready).collect()
     }
 }

@@ -702,10 +702,15 @@ impl LiveRecordSink {
                     }
                 }
                 if remaining == 0 && state.finalizing == 0 {
-                    let runs = state
-                        .channels
-                        .iter()
-                        .any(|c| c.hls.as_ref().is_some_and(|h| !h.runs.is_empty()));
+                    // Every segment is written: every playlist ends now.
+                    let mut runs = false;
+                    for h in state.channels.iter_mut().filter_map(|c| c.hls.as_mut()) {
+                        for r in &mut h.runs {
+                            runs = true;
+                            r.in_flight = 0;
+                            r.closing.get_or_insert(CloseReason::Stopped);
+                        }
+                    }
                     if !runs {
                         break;
                     }
@@ -1633,7 +1638,16 @@ impl LiveRecordSink {
                 {
                     let mut guard = self.lock_state();
                     if let Some(ch) = guard.as_mut().and_then(|s| s.channels.get_mut(ci)) {
-                        ch.files.retain(|f| f.key != key);
+                        let failed = ch.files.iter().position(|f| f.key == key);
+                        if let Some(f) = failed.map(|i| ch.files.remove(i)) {
+                            // A segment that never started still takes its
+                            // place in the playlist order, as a skipped one.
+                            if let (Some(id), Some(h)) = (f.run, ch.hls.as_mut()) {
+                                if let Some(run) = h.run_mut(id) {
+                                    run.add_in_order(f.seq, Finished::failed());
+                                }
+                            }
+                        }
                         ch.timeline.close_all();
                     }
                 }
