@@ -4,6 +4,7 @@
 
 use gst::glib;
 
+mod breaks;
 mod format;
 mod hls;
 pub mod index;

@@ -36,6 +36,9 @@ pub struct Run {
     pub finished: BTreeMap<u64, Finished>,
     /// The sequence number the playlist takes next.
     pub next_add: u64,
+    /// Threads announcing segments of this playlist right now: it ends only
+    /// after them, so that its segments' messages come before its own.
+    pub announcing: usize,
 }
 
 /// A segment whose writer finished (`size` 0: it failed, and is skipped).
@@ -133,7 +136,7 @@ impl HlsChannel {
         let ready = self
             .runs
             .iter()
-            .take_while(|r| r.closing.is_some() && r.in_flight == 0)
+            .take_while(|r| r.closing.is_some() && r.in_flight == 0 && r.announcing == 0)
             .count();
         self.runs.drain(..ready).collect()
     }

@@ -20,6 +20,7 @@ use gst::subclass::prelude::*;
 use super::hlsrun::{Finished, HlsChannel, Run};
 use super::writer::{file_segment, format_accepts, required_elements, Writer, WriterSpec};
 use super::{Formats, RecordType};
+use crate::breaks::Tracker;
 use crate::format::{Format, PART_SUFFIX};
 use crate::index::{self, IndexRecord};
 use crate::rotation::{CloseReason, Key, LeadAction, Timeline};
@@ -145,35 +146,6 @@ struct Input {
     /// Highest running time seen.
     position: Option<u64>,
     stream_id: Option<String>,
-    /// Running time and end of the last buffer (after `offset`).
-    last: Option<(u64, u64)>,
-    /// Added to running times, so that time only moves forward after a
-    /// source restarted with earlier timestamps.
-    offset: i64,
-    /// The last break this input has crossed.
-    epoch: u64,
-    /// A break announced by an event, applied at the next buffer.
-    pending_break: Option<CloseReason>,
-}
-
-impl Input {
-    fn adjust(&self, rt: u64) -> u64 {
-        apply_offset(rt, self.offset)
-    }
-}
-
-fn apply_offset(rt: u64, offset: i64) -> u64 {
-    (i128::from(rt) + i128::from(offset)).clamp(0, i128::from(u64::MAX)) as u64
-}
-
-/// An interruption, as seen by the input that detected it first.
-#[derive(Debug, Clone, Copy)]
-struct Break {
-    epoch: u64,
-    /// Running time (after offsets) where the next files start.
-    resume: u64,
-    /// The offset inputs adopt when they cross this break, if it changed.
-    offset: Option<i64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -288,8 +260,8 @@ struct State {
     /// Video stopped advancing while audio waited for it; stop waiting until
     /// it moves again.
     lead_stalled: bool,
-    epoch: u64,
-    latest_break: Option<Break>,
+    /// Interruptions seen in running time, and the inputs' offsets.
+    breaks: Tracker,
     /// Pipeline clock while PLAYING, for the idle timeout.
     clock: Option<gst::Clock>,
     last_data: Option<gst::ClockTime>,
@@ -643,6 +615,7 @@ impl LiveRecordSink {
             resume.next_session,
             cfg.formats
         );
+        let gap_ns = cfg.gap_ns;
         *self.lock_state() = Some(State {
             cfg: Arc::new(cfg),
             inputs,
@@ -657,8 +630,7 @@ impl LiveRecordSink {
             eos_pushed: false,
             finalizing: 0,
             lead_stalled: false,
-            epoch: 0,
-            latest_break: None,
+            breaks: Tracker::new(2, gap_ns),
             clock: None,
             last_data: None,
             idle_id: None,
@@ -837,97 +809,34 @@ impl LiveRecordSink {
     /// (gaps, backward jumps, announced breaks) and feeds the idle timer.
     /// Returns the running time the data path uses.
     fn track_input(&self, state: &mut State, stream: Stream, raw: u64, dur: u64) -> u64 {
-        let gap = state.cfg.gap_ns;
-        let max_end = state
-            .inputs
-            .iter()
-            .filter_map(|i| i.last.map(|(_, e)| e))
-            .max();
-        let input = &mut state.inputs[stream as usize];
-        let mut adj = input.adjust(raw);
-        // A break announced by an event (new stream, new caps) or seen as a
-        // jump in running time.
-        let mut new_break = input.pending_break.take();
-        let last_end = input.last.map(|(_, e)| e);
-        if new_break.is_none() {
-            if let Some((last, last_end)) = input.last {
-                let forward = adj > last_end.saturating_add(gap);
-                let backward = adj.saturating_add(gap) < last;
-                if forward || backward {
-                    gst::info!(
-                        CAT,
-                        imp = self,
-                        "{} running time jumped from {} to {}",
-                        stream.name(),
-                        gst::ClockTime::from_nseconds(last),
-                        gst::ClockTime::from_nseconds(adj)
-                    );
-                    new_break = Some(CloseReason::Interrupted);
-                }
-            }
+        let seen = state.breaks.observe(stream as usize, raw, dur);
+        if let Some(b) = seen.new_break {
+            gst::info!(
+                CAT,
+                imp = self,
+                "{}: interruption ({}) at {}, files resume at {}",
+                stream.name(),
+                b.reason.as_str(),
+                gst::ClockTime::from_nseconds(b.gap_start),
+                gst::ClockTime::from_nseconds(b.resume)
+            );
+            self.break_at(state, b.resume, b.gap_start, b.reason);
+        } else if let Some(resume) = seen.crossed {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{} crossed the break at {}",
+                stream.name(),
+                gst::ClockTime::from_nseconds(resume)
+            );
         }
-        if new_break.is_some() {
-            // Another input may have reported this break already: this input
-            // crosses it too, and it is the same interruption.
-            let same = state.latest_break.filter(|b| {
-                b.epoch > input.epoch
-                    && last_end.is_none_or(|e| e <= b.resume.saturating_add(gap))
-                    && apply_offset(raw, b.offset.unwrap_or(input.offset)).saturating_add(gap)
-                        >= b.resume
-            });
-            if let Some(b) = same {
-                input.epoch = b.epoch;
-                if let Some(o) = b.offset {
-                    input.offset = o;
-                }
-                adj = input.adjust(raw);
-                new_break = None;
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "{} crossed the break at {}",
-                    stream.name(),
-                    gst::ClockTime::from_nseconds(b.resume)
-                );
-            }
-        }
-        if let Some(reason) = new_break {
-            // Time only moves forward: data from a restarted source continues
-            // after everything already seen.
-            let (offset, resume) = match max_end {
-                Some(m) if adj < m => {
-                    let o = (i128::from(m) - i128::from(raw))
-                        .clamp(i128::from(i64::MIN), i128::from(i64::MAX))
-                        as i64;
-                    (Some(o), m)
-                }
-                _ => (None, adj),
-            };
-            state.epoch += 1;
-            let b = Break {
-                epoch: state.epoch,
-                resume,
-                offset,
-            };
-            state.latest_break = Some(b);
-            let input = &mut state.inputs[stream as usize];
-            input.epoch = b.epoch;
-            if let Some(o) = offset {
-                input.offset = o;
-            }
-            adj = input.adjust(raw);
-            self.break_at(state, resume, max_end.unwrap_or(resume), reason);
-        }
-        let input = &mut state.inputs[stream as usize];
-        input.last = Some((adj, adj.saturating_add(dur)));
-
         if let Some(clock) = &state.clock {
             state.last_data = Some(clock.time());
             if state.idle_id.is_none() {
                 self.schedule_idle(state);
             }
         }
-        adj
+        seen.time
     }
 
     /// An interruption at `resume`: every file takes the frames before it and
@@ -1166,6 +1075,8 @@ impl LiveRecordSink {
             // Segments are listed in sequence order, whatever order their
             // writers finish in.
             let added = run.add_in_order(file.seq, done);
+            // The playlist cannot end before these segments are announced.
+            run.announcing += 1;
             let written = (!added.is_empty()).then(|| {
                 (
                     run.playlist.render(),
@@ -1175,10 +1086,33 @@ impl LiveRecordSink {
             });
             (added, written)
         };
-        let Some((bytes, playlist, target)) = written else {
-            return;
-        };
-        if let Err(e) = crate::hls::write_atomic(&playlist, &bytes) {
+        if let Some((bytes, playlist, target)) = written {
+            self.announce_segments(w, added, &bytes, &playlist, target);
+        } else {
+            drop(w);
+        }
+        let mut guard = self.lock_state();
+        if let Some(run) = guard
+            .as_mut()
+            .and_then(|s| s.channels.get_mut(ci))
+            .and_then(|c| c.hls.as_mut())
+            .and_then(|h| h.run_mut(run_id))
+        {
+            run.announcing = run.announcing.saturating_sub(1);
+        }
+    }
+
+    /// Writes the playlist (under `w`, the playlist write lock), then posts
+    /// `hls-segment-added` for the segments just added, with no lock held.
+    fn announce_segments(
+        &self,
+        w: MutexGuard<'_, ()>,
+        added: Vec<(crate::hls::Added, Finished)>,
+        bytes: &[u8],
+        playlist: &Path,
+        target: Option<u64>,
+    ) {
+        if let Err(e) = crate::hls::write_atomic(playlist, bytes) {
             drop(w);
             gst::element_imp_error!(
                 self,
@@ -1287,18 +1221,7 @@ impl LiveRecordSink {
                 return;
             }
             gst::info!(CAT, imp = self, "No data for {}: interruption", idle);
-            let resume = state
-                .inputs
-                .iter()
-                .filter_map(|i| i.last.map(|(_, e)| e))
-                .max()
-                .unwrap_or(0);
-            state.epoch += 1;
-            state.latest_break = Some(Break {
-                epoch: state.epoch,
-                resume,
-                offset: None,
-            });
+            let resume = state.breaks.idle_break();
             state.stats.interruptions += 1;
             state.session += 1;
             state.end_session();
@@ -1363,12 +1286,12 @@ impl LiveRecordSink {
         let mut targets = Vec::with_capacity(state.channels.len());
         let keyframe =
             stream == Stream::Audio || !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let input = &mut state.inputs[stream as usize];
         let dts_rt = buffer
             .dts()
-            .zip(input.segment.as_ref())
+            .zip(state.inputs[stream as usize].segment.as_ref())
             .and_then(|(d, seg)| seg.to_running_time(d))
-            .map(|t| input.adjust(t.nseconds()));
+            .map(|t| state.breaks.adjust(stream as usize, t.nseconds()));
+        let input = &mut state.inputs[stream as usize];
         let end_rt = rt + buffer.duration().map(|d| d.nseconds()).unwrap_or(0);
         if stream == Stream::Video {
             // The next cut can only come at or after the end of this frame.
@@ -1742,18 +1665,22 @@ impl LiveRecordSink {
                         }
                     }
                 }
+                let had_data = state.breaks.has_data(stream as usize);
                 let input = &mut state.inputs[stream as usize];
                 // Caps before any data, or caps that differ only in fields
                 // the files do not depend on, are not a new file.
-                let breaks = input
+                let changed = input
                     .caps
                     .as_ref()
                     .is_some_and(|old| !same_media(old, &caps));
-                if breaks && input.active && input.last.is_some() {
-                    gst::info!(CAT, imp = self, "{} caps changed: new file", stream.name());
-                    input.pending_break = Some(CloseReason::CapsChanged);
-                }
+                let breaks = changed && input.active && had_data;
                 input.caps = Some(caps);
+                if breaks {
+                    gst::info!(CAT, imp = self, "{} caps changed: new file", stream.name());
+                    state
+                        .breaks
+                        .announce(stream as usize, CloseReason::CapsChanged);
+                }
                 true
             }
             EventView::Segment(s) => {
@@ -1813,8 +1740,8 @@ impl LiveRecordSink {
                 // A source that restarts after EOS: record again, in a new session.
                 gst::info!(CAT, imp = self, "{} restarted after EOS", stream.name());
                 input.eos = false;
-                input.last = None;
                 input.position = None;
+                state.breaks.restart(stream as usize);
                 if state.eos {
                     state.eos = false;
                     restart_eos = std::mem::replace(&mut state.eos_pushed, false);
@@ -1826,7 +1753,9 @@ impl LiveRecordSink {
                     "{} stream changed to {id}: interruption",
                     stream.name()
                 );
-                input.pending_break = Some(CloseReason::Interrupted);
+                state
+                    .breaks
+                    .announce(stream as usize, CloseReason::Interrupted);
             }
             state.inputs[stream as usize].stream_id = Some(id.to_string());
         }
@@ -2405,6 +2334,7 @@ fn open_segment(
             audio_only: !has[0],
             finished: Default::default(),
             next_add: 0,
+            announcing: 0,
         });
     }
     let Some(run) = hls.open_run_mut() else {
