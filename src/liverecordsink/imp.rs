@@ -2,7 +2,7 @@
 //! GObject glue of `liverecordsink`: properties, pads, the data path and the
 //! finalisation of files.
 //!
-//! Lock order: `settings`, then `hls_write`, then `state`. The `state` lock is never held while
+//! Lock order: `settings`, then `finishing`, then `hls_write`, then `state`. The `state` lock is never held while
 //! pushing data or events, posting messages, emitting signals or changing the
 //! state of a writer. Streams wait for each other on `cond`, paired with
 //! `state`.
@@ -321,6 +321,10 @@ pub struct LiveRecordSink {
     /// Serialises playlist writes, so that the newest render lands last.
     /// Taken before `state`.
     hls_write: Mutex<()>,
+    /// Serialises the ending of playlists (see `finish_playlists`). Taken
+    /// before `hls_write`; held while a playlist's file-closed is posted,
+    /// which only the element's own finalisation paths wait for.
+    finishing: Mutex<()>,
     /// Internal source pad feeding a fakesink, which takes EOS once every file
     /// is finalised so that the bin posts EOS only then.
     eos_pad: OnceLock<gst::Pad>,
@@ -339,6 +343,7 @@ impl ObjectSubclass for LiveRecordSink {
             cond: Condvar::new(),
             waiters: AtomicUsize::new(0),
             hls_write: Mutex::new(()),
+            finishing: Mutex::new(()),
             eos_pad: OnceLock::new(),
         }
     }
@@ -922,6 +927,9 @@ impl LiveRecordSink {
 
     /// Ends every playlist that is closing and has all its segments.
     fn finish_playlists(&self) {
+        // Taking and ending playlists is one step for one thread at a time,
+        // so that they end (and are indexed) in recording order.
+        let _order = lock(&self.finishing);
         let done: Vec<(Run, Format, Arc<Config>)> = {
             let mut guard = self.lock_state();
             let Some(state) = guard.as_mut() else { return };
