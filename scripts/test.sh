@@ -8,4 +8,6 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 # The cdylib is what gst-launch-1.0 loads in the crash test.
 cargo build --lib
-cargo test --all-targets -- --test-threads=2
+# One test at a time: some tests measure wall-clock timings (idle and
+# resume timeouts) that other tests' disk and CPU load would disturb.
+cargo test --all-targets -- --test-threads=1
