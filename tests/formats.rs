@@ -64,14 +64,7 @@ fn mp4_flv_and_aac_channels_side_by_side() {
         "queue",
     ]);
     let td = TestDir::new();
-    let r = Recording::launch(&format!(
-        "liverecordsink name=rec formats=mp4+flv+aac record-interval=10 \
-         {} ! queue ! rec.video \
-         {} ! queue ! rec.audio",
-        video_branch(Some(600), false),
-        audio_branch(Some(audio_buffers_for(20.0)), false)
-    ));
-    r.set_location(&td);
+    let r = Recording::launch_av(&td, "formats=mp4+flv+aac record-interval=10", 600, 20.0);
     let video = r.count_pad("video");
     let audio = r.count_pad("audio");
     r.play();
@@ -194,14 +187,7 @@ fn mp4_flv_and_aac_channels_side_by_side() {
 fn record_type_audio_gives_m4a() {
     require_elements(AV_ELEMENTS);
     let td = TestDir::new();
-    let r = Recording::launch(&format!(
-        "liverecordsink name=rec formats=mp4 record-type=audio \
-         {} ! queue ! rec.video \
-         {} ! queue ! rec.audio",
-        video_branch(Some(150), false),
-        audio_branch(Some(audio_buffers_for(5.0)), false)
-    ));
-    r.set_location(&td);
+    let r = Recording::launch_av(&td, "formats=mp4 record-type=audio", 150, 5.0);
     let audio = r.count_pad("audio");
     r.play();
     r.wait_eos(TIMEOUT);

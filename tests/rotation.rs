@@ -50,14 +50,7 @@ fn assert_durations(got: &[f64], want: &[f64], tol: f64) {
 fn sixty_five_seconds_in_four_files() {
     require_elements(AV_ELEMENTS);
     let td = TestDir::new();
-    let r = Recording::launch(&format!(
-        "liverecordsink name=rec record-interval=20 \
-         {} ! queue ! rec.video \
-         {} ! queue ! rec.audio",
-        video_branch(Some(1950), false),
-        audio_branch(Some(audio_buffers_for(65.0)), false)
-    ));
-    r.set_location(&td);
+    let r = Recording::launch_av(&td, "record-interval=20", 1950, 65.0);
     let video = r.count_pad("video");
     let audio = r.count_pad("audio");
     r.play();
@@ -173,14 +166,7 @@ fn split_now_cuts_at_next_keyframe() {
     require_elements(AV_ELEMENTS);
     const REQUEST_AT: u64 = 3_200_000_000;
     let td = TestDir::new();
-    let r = Recording::launch(&format!(
-        "liverecordsink name=rec record-interval=7200 \
-         {} ! queue ! rec.video \
-         {} ! queue ! rec.audio",
-        video_branch(Some(180), false),
-        audio_branch(Some(audio_buffers_for(6.0)), false)
-    ));
-    r.set_location(&td);
+    let r = Recording::launch_av(&td, "record-interval=7200", 180, 6.0);
     let video = r.count_pad("video");
     let audio = r.count_pad("audio");
 

@@ -21,8 +21,8 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::common::{
     assert_fields, assert_iso_utc_micros, assert_record_matches, assert_starts_with_keyframe,
-    ffprobe, get_str, get_u64, packets, parse_time, read_index, rec_str, rec_u64, wall_span_ns,
-    Record, CLOSED_FIELDS, OPENED_FIELDS,
+    ffprobe_streams, get_str, get_u64, packets, parse_time, read_index, rec_str, rec_u64,
+    wall_span_ns, Record, CLOSED_FIELDS, OPENED_FIELDS,
 };
 
 // ------------------------------------------------------------------ playlist
@@ -365,19 +365,12 @@ pub struct SegmentProbe {
 /// with a keyframe, and PAT and PMT come first. Returns the packet counts.
 pub fn check_segment(path: &Path, video: bool, audio: bool) -> SegmentProbe {
     assert_pat_pmt_first(path);
-    let out = ffprobe(&[
-        "-v",
-        "error",
-        "-show_entries",
-        "stream=codec_type,codec_name,width,height,sample_rate,channels,start_time",
-        "-of",
-        "json",
-        path.to_str().unwrap(),
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("bad ffprobe JSON for {}: {e}: {out}", path.display()));
     let mut probe = SegmentProbe::default();
-    for s in v["streams"].as_array().cloned().unwrap_or_default() {
+    for s in ffprobe_streams(
+        path,
+        "codec_type,codec_name,width,height,sample_rate,channels,start_time",
+        false,
+    ) {
         let kind = s["codec_type"].as_str().unwrap_or("?").to_string();
         let codec = s["codec_name"].as_str().unwrap_or("?").to_string();
         match kind.as_str() {

@@ -157,6 +157,21 @@ fn describe_error(msg: &gst::MessageRef) -> Option<String> {
 impl Recording {
     /// Parses `desc`, which must contain a `liverecordsink name=rec`, and
     /// installs the message collector. The pipeline stays in NULL.
+    /// `liverecordsink name=rec PROPS` fed by the usual encoded test video
+    /// (`video_frames` at 30 fps) and audio (`audio_secs`), non-live, with
+    /// its location and index in `td`.
+    pub fn launch_av(td: &TestDir, props: &str, video_frames: u32, audio_secs: f64) -> Self {
+        let r = Recording::launch(&format!(
+            "liverecordsink name=rec {props} \
+             {} ! queue ! rec.video \
+             {} ! queue ! rec.audio",
+            video_branch(Some(video_frames), false),
+            audio_branch(Some(audio_buffers_for(audio_secs)), false)
+        ));
+        r.set_location(td);
+        r
+    }
+
     pub fn launch(desc: &str) -> Self {
         init();
         let pipeline = gst::parse::launch(desc)
@@ -405,21 +420,30 @@ pub struct Packets {
     pub streams: Vec<String>,
 }
 
-pub fn packets(path: &Path) -> Packets {
-    let out = ffprobe(&[
-        "-v",
-        "error",
-        "-count_packets",
+/// The `streams` of `ffprobe -show_entries stream=ENTRIES -of json`, with
+/// `-count_packets` first when `count` is set.
+pub fn ffprobe_streams(path: &Path, entries: &str, count: bool) -> Vec<serde_json::Value> {
+    let show = format!("stream={entries}");
+    let mut args = vec!["-v", "error"];
+    if count {
+        args.push("-count_packets");
+    }
+    args.extend([
         "-show_entries",
-        "stream=codec_type,nb_read_packets",
+        &show,
         "-of",
         "json",
         path.to_str().unwrap(),
     ]);
+    let out = ffprobe(&args);
     let v: serde_json::Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("bad ffprobe JSON for {}: {e}: {out}", path.display()));
+    v["streams"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn packets(path: &Path) -> Packets {
     let mut p = Packets::default();
-    for s in v["streams"].as_array().cloned().unwrap_or_default() {
+    for s in ffprobe_streams(path, "codec_type,nb_read_packets", true) {
         let kind = s["codec_type"].as_str().unwrap_or("?").to_string();
         let n: u64 = match &s["nb_read_packets"] {
             serde_json::Value::String(s) => s.parse().unwrap_or(0),
