@@ -52,17 +52,8 @@ fn stop_bounded(r: &Recording, timeout: Duration) {
 /// records.
 #[test]
 fn mp4_flv_and_aac_channels_side_by_side() {
-    require_elements(&[
-        "videotestsrc",
-        "audiotestsrc",
-        "x264enc",
-        "h264parse",
-        "avenc_aac",
-        "aacparse",
-        "mp4mux",
-        "flvmux",
-        "queue",
-    ]);
+    require_elements(AV_ELEMENTS);
+    require_elements(&["flvmux"]);
     let td = TestDir::new();
     let r = Recording::launch_av(&td, "formats=mp4+flv+aac record-interval=10", 600, 20.0);
     let video = r.count_pad("video");
