@@ -8,9 +8,6 @@
 //! - Every segment carries `#EXT-X-PROGRAM-DATE-TIME`; a segment after a break
 //!   carries `#EXT-X-DISCONTINUITY`.
 
-use std::io::{self, Write};
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 use m3u8_rs::{MediaPlaylist, MediaPlaylistType, MediaSegment};
 
@@ -166,27 +163,6 @@ fn insert_media_sequence(text: Vec<u8>) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory, fsynced, then renamed over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(named)?;
-        f.write_all(bytes).map_err(named)?;
-        f.sync_all().map_err(named)?;
-    }
-    std::fs::rename(&tmp, path).map_err(named)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,16 +233,6 @@ mod tests {
     fn discontinuity_needs_a_previous_segment() {
         let mut p = Playlist::new(6 * SECOND);
         assert!(!p.add_segment("s0.ts", SECOND, t0(), true).discontinuity);
-    }
-
-    #[test]
-    fn atomic_write_replaces_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.m3u8");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert!(!dir.path().join("p.m3u8.tmp").exists());
     }
 
     #[test]

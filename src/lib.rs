@@ -6,10 +6,14 @@ use gst::glib;
 
 mod breaks;
 mod format;
+mod fsio;
 mod hls;
 pub mod index;
 mod liverecordsink;
+mod naming;
+mod record;
 mod rotation;
+mod session;
 pub mod template;
 
 pub use liverecordsink::{Formats, RecordType};

@@ -205,16 +205,6 @@ impl LocationTemplate {
         self.parts.iter().any(|p| matches!(p, Part::Index))
     }
 
-    /// Whether the template contains `{stream_id}`.
-    pub fn uses_stream_id(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::StreamId))
-    }
-
-    /// Whether the template contains `{format}`.
-    pub fn uses_format(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Format))
-    }
-
     /// The template text as given to [`LocationTemplate::parse`].
     pub fn as_str(&self) -> &str {
         &self.source
@@ -418,15 +408,10 @@ mod tests {
         let tpl = LocationTemplate::parse(DEFAULT_LOCATION).unwrap();
         assert!(!tpl.uses_end());
         assert!(tpl.uses_index());
-        assert!(tpl.uses_stream_id());
-        assert!(!tpl.uses_format());
         assert!(LocationTemplate::parse("x_{end}").unwrap().uses_end());
         assert!(LocationTemplate::parse("x_{end:%Y}").unwrap().uses_end());
         assert!(!LocationTemplate::parse("x_{{end}}").unwrap().uses_end());
-        let tpl = LocationTemplate::parse("{format}").unwrap();
-        assert!(tpl.uses_format());
-        assert!(!tpl.uses_index());
-        assert!(!tpl.uses_stream_id());
+        assert!(!LocationTemplate::parse("{format}").unwrap().uses_index());
     }
 
     #[test]

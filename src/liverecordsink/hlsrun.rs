@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use super::stream::PerStream;
+use crate::format::PART_SUFFIX;
 use crate::hls::{Added, Playlist};
 use crate::rotation::CloseReason;
 
@@ -30,7 +32,7 @@ pub struct Run {
     pub closing: Option<CloseReason>,
     /// Bytes of all segments.
     pub size: u64,
-    pub frames: [u64; 2],
+    pub frames: PerStream<u64>,
     pub audio_only: bool,
     /// Written segments waiting for an earlier one, by sequence number.
     pub finished: BTreeMap<u64, Finished>,
@@ -49,7 +51,7 @@ pub struct Finished {
     pub program_date_time: DateTime<Utc>,
     pub discontinuity: bool,
     pub size: u64,
-    pub frames: [u64; 2],
+    pub frames: PerStream<u64>,
 }
 
 impl Finished {
@@ -62,12 +64,59 @@ impl Finished {
             program_date_time: DateTime::<Utc>::MIN_UTC,
             discontinuity: false,
             size: 0,
-            frames: [0, 0],
+            frames: PerStream::default(),
         }
     }
 }
 
 impl Run {
+    /// A new playlist; its id is set when it starts ([`HlsChannel::start_run`]).
+    pub fn new(
+        playlist: Playlist,
+        path: PathBuf,
+        base: PathBuf,
+        (session, index): (u64, u64),
+        (start_rt, start_wall): (u64, DateTime<Utc>),
+        base_rt: u64,
+        audio_only: bool,
+    ) -> Run {
+        Run {
+            id: 0,
+            playlist,
+            path,
+            base,
+            session,
+            index,
+            start_rt,
+            start_wall,
+            base_rt,
+            next_seq: 0,
+            in_flight: 0,
+            closing: None,
+            size: 0,
+            frames: PerStream::default(),
+            audio_only,
+            finished: BTreeMap::new(),
+            next_add: 0,
+            announcing: 0,
+        }
+    }
+
+    /// The sequence number of a new segment, in flight until it is added.
+    pub fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.in_flight += 1;
+        seq
+    }
+
+    /// The `.part` path of segment `seq`: `<base>_<seq>.ts.part`.
+    pub fn segment_part(&self, seq: u64) -> PathBuf {
+        let mut name = self.base.as_os_str().to_os_string();
+        name.push(format!("_{seq:05}.ts.{PART_SUFFIX}"));
+        PathBuf::from(name)
+    }
+
     /// Adds the finished segment `seq` and every one after it that is
     /// ready, in sequence order. Returns what was added.
     pub fn add_in_order(&mut self, seq: u64, done: Finished) -> Vec<(Added, Finished)> {
@@ -83,8 +132,8 @@ impl Run {
                 self.playlist
                     .add_segment(&f.uri, f.duration, f.program_date_time, f.discontinuity);
             self.size += f.size;
-            self.frames[0] += f.frames[0];
-            self.frames[1] += f.frames[1];
+            self.frames.video += f.frames.video;
+            self.frames.audio += f.frames.audio;
             added.push((a, f));
         }
         added
@@ -105,6 +154,41 @@ pub struct HlsChannel {
 }
 
 impl HlsChannel {
+    /// Starts a new playlist, which takes the next segments.
+    pub fn start_run(&mut self, mut run: Run) {
+        self.next_id += 1;
+        run.id = self.next_id;
+        self.runs.push(run);
+    }
+
+    /// A lead keyframe at `rt`: GOP lengths fix the playlist's target duration.
+    pub fn note_keyframe(&mut self, rt: u64) {
+        if let (Some(last), Some(run)) = (self.last_key, self.runs.last_mut()) {
+            run.playlist.note_gop(rt.saturating_sub(last));
+        }
+        self.last_key = Some(rt);
+    }
+
+    /// Data resumed at `rt` after a break: within the resume timeout the
+    /// open playlist goes on, with a discontinuity (returned); past it, the
+    /// playlist closes.
+    pub fn resume(&mut self, rt: u64, resume_ns: u64) -> bool {
+        let Some(start) = self.break_start else {
+            return false;
+        };
+        let expired = rt.saturating_sub(start) > resume_ns;
+        self.cancel_break();
+        let Some(run) = self.open_run_mut() else {
+            return false;
+        };
+        if expired {
+            run.closing = Some(CloseReason::HlsTimeout);
+            false
+        } else {
+            run.next_seq > 0
+        }
+    }
+
     pub fn open_run_mut(&mut self) -> Option<&mut Run> {
         self.runs.iter_mut().rev().find(|r| r.closing.is_none())
     }

@@ -5,8 +5,18 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod caps;
+mod channel;
+mod datapath;
+mod events;
+mod finaliser;
 mod hlsrun;
 mod imp;
+mod messages;
+mod props;
+mod state;
+mod stream;
+mod timers;
 mod writer;
 
 /// Container formats, one recording channel per flag (`formats=mp4+hls`).

@@ -268,30 +268,3 @@ impl Writer {
         let _ = self.bin.set_state(gst::State::Null);
     }
 }
-
-/// Whether a format can hold a stream with these caps (GStreamer 1.22
-/// muxers). The error says what the format takes.
-pub fn format_accepts(format: Format, caps: &gst::CapsRef) -> Result<(), &'static str> {
-    let Some(s) = caps.structure(0) else {
-        return Err("empty caps");
-    };
-    let mpegversion = s.get::<i32>("mpegversion").ok();
-    let ok = match (format, s.name().as_str()) {
-        (Format::Flv, "video/x-h264") => true,
-        (Format::Flv, "audio/mpeg") => true,
-        (Format::Flv, _) => false,
-        (Format::Aac, "audio/mpeg") => mpegversion != Some(1),
-        (Format::Aac, _) => false,
-        (_, "video/x-h264" | "video/x-h265" | "audio/mpeg" | "audio/x-opus") => true,
-        _ => false,
-    };
-    if ok {
-        return Ok(());
-    }
-    Err(match format {
-        Format::Flv => "FLV on GStreamer 1.22 takes H.264 video and AAC or MP3 audio",
-        Format::Aac => "AAC (ADTS) files take AAC audio only",
-        Format::Mp4 => "MP4 takes H.264/H.265 video and AAC, MP3 or Opus audio",
-        Format::Hls => "HLS takes H.264/H.265 video and AAC, MP3 or Opus audio",
-    })
-}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Durable file operations: every recording is made final the same way
+//! (fsync the file, rename it, fsync its directory), and small files are
+//! written atomically (temporary file, fsync, rename). Errors name the path.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `path: error`, for messages.
+pub fn io_error(path: &Path, e: &std::io::Error) -> String {
+    format!("{}: {e}", path.display())
+}
+
+fn parent(path: &Path) -> Option<&Path> {
+    path.parent().filter(|d| !d.as_os_str().is_empty())
+}
+
+/// Creates the directories of `path`.
+pub fn create_parent(path: &Path) -> Result<(), String> {
+    match parent(path) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e)),
+        None => Ok(()),
+    }
+}
+
+/// Creates (or truncates) the `.part` file a writer will write, and its
+/// directories, so that an unwritable path is reported before the writer starts.
+pub fn prepare_part(path: &Path) -> Result<(), String> {
+    create_parent(path)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map(|_| ())
+        .map_err(|e| io_error(path, &e))
+}
+
+/// Fsyncs the directory holding `path`, so that a rename in it is durable.
+pub fn sync_dir_of(path: &Path) {
+    if let Some(dir) = parent(path) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Fsyncs `path` and returns its size.
+pub fn sync_file(path: &Path) -> Result<u64, String> {
+    let f = std::fs::File::open(path).map_err(|e| io_error(path, &e))?;
+    f.sync_all().map_err(|e| io_error(path, &e))?;
+    Ok(f.metadata().map_err(|e| io_error(path, &e))?.len())
+}
+
+/// Makes a written file final: fsync, rename to `target` (creating its
+/// directories), fsync the directory. Returns the size.
+pub fn commit(part: &Path, target: &Path) -> Result<u64, String> {
+    let size = sync_file(part)?;
+    if part != target {
+        create_parent(target)?;
+        std::fs::rename(part, target).map_err(|e| {
+            format!(
+                "cannot rename {} to {}: {e}",
+                part.display(),
+                target.display()
+            )
+        })?;
+    }
+    sync_dir_of(target);
+    Ok(size)
+}
+
+/// The temporary name [`write_atomic`] writes first.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    PathBuf::from(tmp)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, fsynced, then renamed over `path`. The temporary file is
+/// removed if anything fails.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let named = |e: std::io::Error| std::io::Error::new(e.kind(), io_error(path, &e));
+    let tmp = tmp_path(path);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(named(e));
+    }
+    sync_dir_of(path);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_renames_and_reports_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("a.mp4.part");
+        prepare_part(&part).unwrap();
+        std::fs::write(&part, b"12345").unwrap();
+        let target = dir.path().join("sub/a.mp4");
+        assert_eq!(commit(&part, &target).unwrap(), 5);
+        assert!(!part.exists());
+        assert_eq!(std::fs::read(&target).unwrap(), b"12345");
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let e = commit(
+            Path::new("/nonexistent/x.part"),
+            Path::new("/nonexistent/x"),
+        )
+        .unwrap_err();
+        assert!(e.contains("/nonexistent/x.part"), "{e}");
+        let e = prepare_part(Path::new("/proc/nope/x.part")).unwrap_err();
+        assert!(e.contains("/proc/nope"), "{e}");
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.m3u8");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert!(!tmp_path(&p).exists());
+        assert!(write_atomic(&dir.path().join("no/such/dir.m3u8"), b"x").is_err());
+        assert!(!tmp_path(&dir.path().join("no/such/dir.m3u8")).exists());
+    }
+}
