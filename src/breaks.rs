@@ -79,9 +79,12 @@ impl Tracker {
         }
     }
 
-    /// A running time of `input` with its offset applied.
-    pub fn adjust(&self, input: usize, rt: u64) -> u64 {
-        self.inputs.get(input).map_or(rt, |i| apply(rt, i.offset))
+    /// A signed running time of `input` (a DTS before the segment start)
+    /// with its offset applied.
+    pub fn adjust_signed(&self, input: usize, rt: i64) -> i64 {
+        self.inputs
+            .get(input)
+            .map_or(rt, |i| rt.saturating_add(i.offset))
     }
 
     /// Whether `input` has had data since it started.
@@ -260,7 +263,7 @@ mod tests {
         let b = s.new_break.expect("a break");
         assert_eq!(b.resume, 40 * S);
         assert_eq!(s.time, 40 * S);
-        assert_eq!(t.adjust(V, 11 * S), 41 * S);
+        assert_eq!(t.adjust_signed(V, 11 * S as i64), 41 * S as i64);
         // Audio crosses it and takes the same offset.
         let s = t.observe(A, 10 * S, F);
         assert_eq!(s.new_break, None);

@@ -16,7 +16,7 @@ mod rotation;
 mod session;
 pub mod template;
 
-pub use liverecordsink::{Formats, RecordType};
+pub use liverecordsink::{EosAction, Formats, RecordType};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     liverecordsink::register(plugin)

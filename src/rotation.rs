@@ -108,6 +108,9 @@ pub struct Timeline {
     /// End of the latest follower frame routed to an open-ended file.
     follower_pos: u64,
     keyframe_requested: bool,
+    /// Half a lead frame: a keyframe this close before the interval is a
+    /// cut (timestamps jitter around round thresholds).
+    tolerance: u64,
 }
 
 impl Timeline {
@@ -122,6 +125,7 @@ impl Timeline {
             split_after: 0,
             follower_pos: 0,
             keyframe_requested: false,
+            tolerance: 0,
         }
     }
 
@@ -182,6 +186,12 @@ impl Timeline {
         Some(key)
     }
 
+    /// The lead's frame duration: cuts are made up to half a frame before
+    /// the interval.
+    pub fn set_frame_duration(&mut self, ns: u64) {
+        self.tolerance = ns / 2;
+    }
+
     /// Decide what happens to a lead frame at running time `ts`.
     pub fn on_lead(&mut self, ts: u64, keyframe: bool) -> LeadDecision {
         let mut finished_lead = None;
@@ -221,7 +231,7 @@ impl Timeline {
 
         let due = self
             .interval
-            .is_some_and(|iv| ts.saturating_sub(cur.start) >= iv);
+            .is_some_and(|iv| ts.saturating_sub(cur.start) + self.tolerance >= iv);
         let reason = if self.split_pending && ts >= self.split_after {
             Some(CloseReason::SplitRequested)
         } else if due {
@@ -314,6 +324,30 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keyframe_half_a_frame_early_cuts() {
+        let s = 1_000_000_000u64;
+        let mut t = Timeline::new(Some(5 * s));
+        t.set_frame_duration(s / 30);
+        assert!(matches!(t.on_lead(0, true).action, LeadAction::Open(_)));
+        // tsdemux jitter: a keyframe at 4.984 s on a 5 s interval.
+        assert!(matches!(
+            t.on_lead(4_984_000_000, true).action,
+            LeadAction::Rotate {
+                reason: CloseReason::Interval,
+                ..
+            }
+        ));
+        // More than half a frame early is not due.
+        let mut t = Timeline::new(Some(5 * s));
+        t.set_frame_duration(s / 30);
+        t.on_lead(0, true);
+        assert!(matches!(
+            t.on_lead(4_900_000_000, true).action,
+            LeadAction::Write(_)
+        ));
+    }
 
     const S: u64 = 1_000_000_000;
 

@@ -44,8 +44,9 @@ pub struct OpenFile {
     pub part_path: PathBuf,
     pub audio_only: bool,
     pub start_rt: u64,
-    /// Subtracted from running times to give the file's timestamps.
-    pub base_rt: u64,
+    /// Subtracted from running times to give the file's timestamps (signed:
+    /// a first DTS may lie before the segment start).
+    pub base_rt: i64,
     pub end_rt: u64,
     pub start_wall: DateTime<Utc>,
     pub frames: PerStream<u64>,
@@ -147,7 +148,8 @@ pub struct OpenAt {
     pub session: u64,
     pub anchor: Anchor,
     pub rt: u64,
-    pub dts_rt: Option<u64>,
+    /// Signed: B-frames' DTS may lie before the segment start.
+    pub dts_rt: Option<i64>,
 }
 
 pub struct Channel {
@@ -291,10 +293,8 @@ impl Channel {
         let has = PerStream::new(self.writes(Stream::Video), self.writes(Stream::Audio));
         // Timestamps in the file start at the first frame's DTS, so that
         // frames decoded before they are shown keep PTS >= DTS.
-        let base_rt = at
-            .dts_rt
-            .filter(|_| has.video)
-            .map_or(at.rt, |d| d.min(at.rt));
+        let rt = i64::try_from(at.rt).unwrap_or(i64::MAX);
+        let base_rt = at.dts_rt.filter(|_| has.video).map_or(rt, |d| d.min(rt));
         let file = |kind, index, part_path, audio_only, base_rt, announce| OpenFile {
             key,
             kind,
@@ -391,7 +391,7 @@ impl Channel {
         cfg: &Config,
         at: &OpenAt,
         start_wall: DateTime<Utc>,
-        base_rt: u64,
+        base_rt: i64,
         audio_only: bool,
     ) -> Option<(&mut Run, bool, Option<PathBuf>)> {
         let ext = self.format.extension(false);

@@ -48,6 +48,20 @@ impl LiveRecordSink {
             return Err(gst::FlowError::Error);
         };
 
+        if buffer.size() == 0 {
+            // Nothing to record: muxers write broken packets for these.
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Dropping an empty {} buffer",
+                stream.name()
+            );
+            if let Some(state) = self.lock_state().as_mut() {
+                state.stats.frames_dropped += 1;
+            }
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let mut buffer = buffer;
         let mut waited = Duration::ZERO;
         let mut adjusted: Option<u64> = None;
         let planned = loop {
@@ -58,7 +72,12 @@ impl LiveRecordSink {
             let rt = match adjusted {
                 Some(a) => a,
                 None => match self.admit(state, stream, ts, &buffer) {
-                    Ok(rt) => {
+                    Ok((rt, fill)) => {
+                        if let Some(d) = fill {
+                            buffer
+                                .make_mut()
+                                .set_duration(gst::ClockTime::from_nseconds(d));
+                        }
                         adjusted = Some(rt);
                         rt
                     }
@@ -97,15 +116,16 @@ impl LiveRecordSink {
     }
 
     /// Checks a buffer's input (under the state lock) and gives the running
-    /// time the data path uses: the input's offset applied, interruptions
-    /// detected, the idle timer fed.
+    /// time the data path uses (the input's offset applied, interruptions
+    /// detected, the idle timer fed) and the duration to give a frame that
+    /// has none.
     fn admit(
         &self,
         state: &mut State,
         stream: Stream,
         ts: gst::ClockTime,
         buffer: &gst::Buffer,
-    ) -> Result<u64, Refused> {
+    ) -> Result<(u64, Option<u64>), Refused> {
         if state.flushing || state.stopping {
             return Err(Refused::Flow(gst::FlowError::Flushing));
         }
@@ -141,13 +161,57 @@ impl LiveRecordSink {
             state.stats.frames_dropped += 1;
             return Err(Refused::Ok);
         };
-        let dur = buffer.duration().map_or(0, |d| d.nseconds());
-        Ok(self.track_input(state, stream, rt, dur))
+        let decode = buffer
+            .dts()
+            .and_then(|d| segment.to_running_time_full(d))
+            .map_or(
+                i64::try_from(rt).unwrap_or(i64::MAX),
+                super::state::signed_ns,
+            );
+        // A frame without a duration lasts what the caps' frame rate says,
+        // else as long as the previous frame.
+        let input = &state.inputs[stream];
+        let fill = buffer.duration().is_none().then(|| {
+            input
+                .frame_duration
+                .or_else(|| input.last_pts.map(|p| rt.abs_diff(p)).filter(|d| *d > 0))
+        });
+        let fill = fill.flatten();
+        let dur = buffer
+            .duration()
+            .map(|d| d.nseconds())
+            .or(fill)
+            .unwrap_or(0);
+        let (time, reset) = self.track_input(state, stream, rt, dur);
+        let offset =
+            i64::try_from(time).unwrap_or(i64::MAX) - i64::try_from(rt).unwrap_or(i64::MAX);
+        let decode = decode.saturating_add(offset);
+        let input = &mut state.inputs[stream];
+        input.last_pts = Some(rt);
+        if reset {
+            input.last_decode = None;
+        }
+        // Time that steps back by less than the interruption gap: frames
+        // that would decode before frames already written are dropped, so
+        // that timestamps in a file never go back.
+        if input.last_decode.is_some_and(|last| decode <= last) {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "Dropping a {} frame that goes back in time",
+                stream.name()
+            );
+            state.stats.frames_dropped += 1;
+            return Err(Refused::Ok);
+        }
+        input.last_decode = Some(decode);
+        Ok((time, fill))
     }
 
     /// Applies the input's offset to a running time, detects interruptions
     /// (gaps, backward jumps, announced breaks) and feeds the idle timer.
-    fn track_input(&self, state: &mut State, stream: Stream, raw: u64, dur: u64) -> u64 {
+    /// Returns the running time, and whether the input crossed a break.
+    fn track_input(&self, state: &mut State, stream: Stream, raw: u64, dur: u64) -> (u64, bool) {
         let seen = state.breaks.observe(stream.idx(), raw, dur);
         if let Some(b) = seen.new_break {
             gst::info!(
@@ -170,7 +234,10 @@ impl LiveRecordSink {
             );
         }
         self.data_arrived(state);
-        seen.time
+        (
+            seen.time,
+            seen.new_break.is_some() || seen.crossed.is_some(),
+        )
     }
 
     /// An interruption at `resume`: every file takes the frames before it and

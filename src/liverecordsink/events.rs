@@ -10,6 +10,7 @@ use super::datapath::send_eos;
 use super::imp::{LiveRecordSink, CAT};
 use super::stream::Stream;
 use super::writer::file_segment;
+use super::EosAction;
 use crate::rotation::CloseReason;
 
 impl LiveRecordSink {
@@ -47,7 +48,10 @@ impl LiveRecordSink {
             EventView::FlushStop(_) => {
                 if let Some(state) = self.lock_state().as_mut() {
                     state.flushing = false;
-                    state.inputs[stream].segment = None;
+                    let input = &mut state.inputs[stream];
+                    input.segment = None;
+                    input.last_pts = None;
+                    input.last_decode = None;
                 }
                 true
             }
@@ -99,6 +103,7 @@ impl LiveRecordSink {
                     .as_ref()
                     .is_some_and(|old| !same_media(old, &caps));
                 let breaks = changed && input.active && had_data;
+                input.frame_duration = frame_duration(&caps);
                 input.caps = Some(caps.clone());
                 if breaks {
                     gst::info!(CAT, imp = self, "{} caps changed: new file", stream.name());
@@ -138,6 +143,8 @@ impl LiveRecordSink {
                 gst::info!(CAT, imp = self, "{} restarted after EOS", stream.name());
                 input.eos = false;
                 input.position = None;
+                input.last_pts = None;
+                input.last_decode = None;
                 state.breaks.restart(stream.idx());
                 if state.eos {
                     state.eos = false;
@@ -199,7 +206,26 @@ impl LiveRecordSink {
                 }
             }
             let all_eos = state.inputs.iter().all(|(_, i)| !i.active || i.eos);
-            if all_eos {
+            if all_eos && state.cfg.eos_action == EosAction::Interrupt {
+                // A publisher left: like an idle timeout, files close now and
+                // HLS may resume when a new stream starts.
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "All inputs ended: interruption (eos-action=interrupt)"
+                );
+                let resume = state.breaks.idle_break();
+                state.stats.interruptions += 1;
+                state.sessions.next();
+                eos.extend(state.close_all_now(CloseReason::Interrupted));
+                for ci in 0..state.channels.len() {
+                    self.hls_break(state, ci, resume, CloseReason::Interrupted);
+                }
+                for (_, i) in state.inputs.iter_mut() {
+                    i.position = None;
+                }
+            } else if all_eos {
+                state.stats.interruptions += 1;
                 gst::info!(CAT, imp = self, "All inputs ended: finalising files");
                 eos.extend(state.close_all_now(CloseReason::Eos));
                 state.eos = true;
@@ -257,4 +283,14 @@ impl LiveRecordSink {
             _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
         }
     }
+}
+
+/// The duration of one frame from the caps' frame rate, if it has one.
+fn frame_duration(caps: &gst::CapsRef) -> Option<u64> {
+    let f = caps.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+    let (n, d) = (
+        u64::try_from(f.numer()).ok()?,
+        u64::try_from(f.denom()).ok()?,
+    );
+    (n > 0).then(|| d.saturating_mul(1_000_000_000) / n)
 }

@@ -25,7 +25,7 @@ pub struct Run {
     pub start_rt: u64,
     pub start_wall: DateTime<Utc>,
     /// Subtracted from running times: timestamps run on across segments.
-    pub base_rt: u64,
+    pub base_rt: i64,
     pub next_seq: u64,
     /// Segments opened and not yet added to the playlist.
     pub in_flight: usize,
@@ -77,7 +77,7 @@ impl Run {
         base: PathBuf,
         (session, index): (u64, u64),
         (start_rt, start_wall): (u64, DateTime<Utc>),
-        base_rt: u64,
+        base_rt: i64,
         audio_only: bool,
     ) -> Run {
         Run {

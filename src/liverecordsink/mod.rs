@@ -45,6 +45,23 @@ pub enum RecordType {
     Video = 2,
 }
 
+/// What EOS on the pads means.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstLiveRecordEosAction")]
+pub enum EosAction {
+    #[enum_value(
+        name = "EOS ends the recording: files are finalised and EOS is forwarded",
+        nick = "finish"
+    )]
+    Finish = 0,
+    #[enum_value(
+        name = "EOS is an interruption (a publisher left): files close, EOS is not forwarded, recording resumes at the next STREAM_START",
+        nick = "interrupt"
+    )]
+    Interrupt = 1,
+}
+
 glib::wrapper! {
     pub struct LiveRecordSink(ObjectSubclass<imp::LiveRecordSink>)
         @extends gst::Bin, gst::Element, gst::Object,

@@ -10,7 +10,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::writer::required_elements;
-use super::{Formats, RecordType};
+use super::{EosAction, Formats, RecordType};
 use crate::format::Format;
 use crate::record::{check_playback_template, Recorder, PLAYBACK_PLACEHOLDERS};
 use crate::template::{sanitize_component, LocationTemplate};
@@ -41,6 +41,7 @@ pub struct Settings {
     pub hls_resume_timeout: u32,
     /// Seconds.
     pub hls_segment_duration: u32,
+    pub eos_action: EosAction,
 }
 
 impl Default for Settings {
@@ -59,6 +60,7 @@ impl Default for Settings {
             min_file_duration: 0,
             hls_resume_timeout: 0,
             hls_segment_duration: 6,
+            eos_action: EosAction::Finish,
         }
     }
 }
@@ -151,6 +153,11 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(d.hls_segment_duration)
             .mutable_ready()
             .build(),
+        glib::ParamSpecEnum::builder_with_default("eos-action", d.eos_action)
+            .nick("EOS action")
+            .blurb("finish: EOS on the pads ends the recording and is forwarded; interrupt: EOS is an interruption like an idle timeout (sources that end with EOS when a publisher leaves, e.g. rtmp2src), not forwarded")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecBoolean::builder("recording")
             .nick("Recording")
             .blurb("True while a file is open")
@@ -198,6 +205,7 @@ impl Settings {
             "hls-segment-duration" => {
                 self.hls_segment_duration = value.get().unwrap_or(d.hls_segment_duration)
             }
+            "eos-action" => self.eos_action = value.get().unwrap_or(d.eos_action),
             other => return Err(format!("unknown property {other}")),
         }
         Ok(())
@@ -219,6 +227,7 @@ impl Settings {
             "min-file-duration" => self.min_file_duration.to_value(),
             "hls-resume-timeout" => self.hls_resume_timeout.to_value(),
             "hls-segment-duration" => self.hls_segment_duration.to_value(),
+            "eos-action" => self.eos_action.to_value(),
             _ => return None,
         })
     }
@@ -241,6 +250,7 @@ pub struct Config {
     pub min_file_ns: u64,
     pub hls_resume_ns: u64,
     pub hls_segment_ns: u64,
+    pub eos_action: EosAction,
 }
 
 fn settings_error(msg: String) -> gst::ErrorMessage {
@@ -328,6 +338,7 @@ impl TryFrom<&Settings> for Config {
             min_file_ns: u64::from(s.min_file_duration) * 1_000_000,
             hls_resume_ns: u64::from(s.hls_resume_timeout) * 1_000_000_000,
             hls_segment_ns: u64::from(s.hls_segment_duration) * 1_000_000_000,
+            eos_action: s.eos_action,
         })
     }
 }

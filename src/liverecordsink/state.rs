@@ -28,6 +28,13 @@ pub struct Input {
     /// Highest running time seen (end of the latest frame).
     pub position: Option<u64>,
     pub stream_id: Option<String>,
+    /// From the caps' framerate, for frames that come without a duration.
+    pub frame_duration: Option<u64>,
+    /// Running time of the previous frame, to derive a missing duration.
+    pub last_pts: Option<u64>,
+    /// Decode time (DTS, else PTS) of the last frame taken: within a file
+    /// it never goes back.
+    pub last_decode: Option<i64>,
 }
 
 /// The pipeline clock while PLAYING, for the timers (`timers.rs`).
@@ -172,12 +179,15 @@ impl State {
         let mut plan = Plan::default();
         let keyframe =
             stream == Stream::Audio || !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        // Signed running time: B-frames' DTS may lie before the segment
+        // start (flvdemux starts its segment at the first PTS).
         let dts_rt = buffer
             .dts()
             .zip(self.inputs[stream].segment.as_ref())
-            .and_then(|(d, seg)| seg.to_running_time(d))
-            .map(|t| self.breaks.adjust(stream.idx(), t.nseconds()));
-        let end_rt = rt + buffer.duration().map(|d| d.nseconds()).unwrap_or(0);
+            .and_then(|(d, seg)| seg.to_running_time_full(d))
+            .map(|t| self.breaks.adjust_signed(stream.idx(), signed_ns(t)));
+        let dur = buffer.duration().map(|d| d.nseconds());
+        let end_rt = rt + dur.unwrap_or(0);
         if stream == Stream::Video {
             // The next cut can only come at or after the end of this frame.
             let input = &mut self.inputs.video;
@@ -195,6 +205,9 @@ impl State {
             let follower_done = follower_eos(self.channels[ci].follower, &self.inputs);
             let sessions = &mut self.sessions;
             let ch = &mut self.channels[ci];
+            if let Some(d) = dur.filter(|_| ch.lead == stream) {
+                ch.timeline.set_frame_duration(d);
+            }
             let target = if ch.lead == stream {
                 let mut open_at = || OpenAt {
                     session: sessions.number,
@@ -240,9 +253,10 @@ impl State {
                 break;
             };
             {
+                // Every frame keeps its input PTS and DTS minus the file's base.
                 let b = out.make_mut();
-                b.set_pts(gst::ClockTime::from_nseconds(rt.saturating_sub(base)));
-                b.set_dts(dts_rt.map(|d| gst::ClockTime::from_nseconds(d.saturating_sub(base))));
+                b.set_pts(file_time(i64::try_from(rt).unwrap_or(i64::MAX), base));
+                b.set_dts(dts_rt.map(|d| file_time(d, base)));
             }
             plan.pushes.push(Push {
                 chan,
@@ -264,4 +278,17 @@ impl State {
         }
         plan
     }
+}
+
+/// Nanoseconds of a signed clock time.
+pub fn signed_ns(t: gst::Signed<gst::ClockTime>) -> i64 {
+    match t {
+        gst::Signed::Positive(t) => i64::try_from(t.nseconds()).unwrap_or(i64::MAX),
+        gst::Signed::Negative(t) => -i64::try_from(t.nseconds()).unwrap_or(i64::MAX),
+    }
+}
+
+/// A running time in a file whose timestamps start at `base`.
+fn file_time(rt: i64, base: i64) -> gst::ClockTime {
+    gst::ClockTime::from_nseconds(u64::try_from(rt.saturating_sub(base)).unwrap_or(0))
 }
