@@ -163,7 +163,10 @@ impl State {
             // Audio never runs ahead of video: a cut (on the interval, or
             // at any time for split-now) can then always be placed so that
             // the next file's audio starts with its first video frame.
-            if video_can_cut && video.position.is_none_or(|p| p < rt) {
+            // Video's position is the end of its latest frame: the next
+            // video frame starts there and may cut, so audio at that time
+            // waits for it too.
+            if video_can_cut && video.position.is_none_or(|p| p <= rt) {
                 return true;
             }
             // The file this frame belongs to is still being set up.
