@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Packet-level checks of recorded files, the ones that catch what players
+//! suffer (see shared/notes/real-ingest.md):
+//!
+//! - `ffprobe -show_packets`: the first video packet is a keyframe; PTS ≥ DTS;
+//!   DTS strictly increasing per stream; no `D` (discard) flag, except on the
+//!   first audio packets of an MP4 (the AAC priming edit list mp4mux may
+//!   write); no empty track;
+//! - every video packet decodes (`ffprobe -count_frames`);
+//! - `ffmpeg -v error -i FILE -f null -` prints nothing;
+//! - each frame's PTS in a file is its input PTS minus one offset per file
+//!   (per playlist for HLS), the same offset for audio and video.
+//!
+//! The checks collect problems as text instead of failing at the first one,
+//! so that a failing test names everything wrong with its files. Every
+//! subprocess is bounded by a timeout.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::hls_check::{parse_playlist, run_bounded, Playlist};
+
+const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+const FFMPEG_PKG: &str = "install ffmpeg (apt-get install ffmpeg)";
+
+/// One packet as ffprobe reads it (times in seconds).
+#[derive(Debug, Clone)]
+pub struct Pkt {
+    pub kind: String,
+    pub pts: Option<f64>,
+    pub dts: Option<f64>,
+    pub duration: Option<f64>,
+    pub flags: String,
+    pub size: u64,
+}
+
+impl Pkt {
+    pub fn is_key(&self) -> bool {
+        self.flags.contains('K')
+    }
+    pub fn is_discard(&self) -> bool {
+        self.flags.contains('D')
+    }
+}
+
+/// The streams and packets of one file, in file order.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub path: PathBuf,
+    /// Codec type of every stream, by stream index.
+    pub streams: Vec<String>,
+    pub packets: Vec<Pkt>,
+    /// What `ffprobe -v error` printed while reading (should be nothing).
+    pub stderr: String,
+}
+
+impl Probe {
+    pub fn of(&self, kind: &str) -> Vec<&Pkt> {
+        self.packets.iter().filter(|p| p.kind == kind).collect()
+    }
+    pub fn video(&self) -> Vec<&Pkt> {
+        self.of("video")
+    }
+    pub fn audio(&self) -> Vec<&Pkt> {
+        self.of("audio")
+    }
+    pub fn has(&self, kind: &str) -> bool {
+        self.streams.iter().any(|s| s == kind)
+    }
+}
+
+fn num(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::String(s) => s.parse().ok(),
+        serde_json::Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+/// Reads every packet of a file with ffprobe (bounded). `Err` with
+/// ffprobe's words when it cannot read the file.
+pub fn probe(path: &Path) -> Result<Probe, String> {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args([
+        "-v",
+        "error",
+        "-show_entries",
+        "stream=index,codec_type:packet=stream_index,pts_time,dts_time,duration_time,flags,size",
+        "-of",
+        "json",
+    ])
+    .arg(path);
+    let out = run_bounded(cmd, TOOL_TIMEOUT, FFMPEG_PKG);
+    if !out.status.success() {
+        return Err(format!(
+            "ffprobe cannot read it ({}): {}",
+            out.status,
+            out.stderr.trim()
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_str(&out.stdout)
+        .map_err(|e| format!("bad ffprobe JSON: {e}: {}", out.stdout))?;
+    let mut streams = Vec::new();
+    for s in v["streams"].as_array().cloned().unwrap_or_default() {
+        let i = s["index"].as_u64().unwrap_or(0) as usize;
+        if streams.len() <= i {
+            streams.resize(i + 1, String::new());
+        }
+        streams[i] = s["codec_type"].as_str().unwrap_or("?").to_string();
+    }
+    let packets = v["packets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let i = p["stream_index"].as_u64().unwrap_or(0) as usize;
+            Pkt {
+                kind: streams.get(i).cloned().unwrap_or_else(|| "?".into()),
+                pts: num(&p["pts_time"]),
+                dts: num(&p["dts_time"]),
+                duration: num(&p["duration_time"]),
+                flags: p["flags"].as_str().unwrap_or("").to_string(),
+                size: num(&p["size"]).unwrap_or(0.0) as u64,
+            }
+        })
+        .collect();
+    Ok(Probe {
+        path: path.to_path_buf(),
+        streams,
+        packets,
+        stderr: out.stderr.trim().to_string(),
+    })
+}
+
+/// `ffmpeg -v error -i FILE -f null -`: `None` when it exits 0 and prints
+/// nothing, else what it printed.
+pub fn decode_errors(path: &Path) -> Option<String> {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"]);
+    let out = run_bounded(cmd, TOOL_TIMEOUT, FFMPEG_PKG);
+    if out.status.success() && out.stderr.trim().is_empty() {
+        None
+    } else {
+        Some(format!("{}: {}", out.status, out.stderr.trim()))
+    }
+}
+
+/// The number of video frames ffprobe decodes from a file.
+pub fn decoded_video_frames(path: &Path) -> Result<u64, String> {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args([
+        "-v",
+        "error",
+        "-count_frames",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=nb_read_frames",
+        "-of",
+        "csv=p=0",
+    ])
+    .arg(path);
+    let out = run_bounded(cmd, TOOL_TIMEOUT, FFMPEG_PKG);
+    if !out.status.success() {
+        return Err(format!("{}: {}", out.status, out.stderr.trim()));
+    }
+    out.stdout
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .map_err(|_| format!("no frame count from ffprobe: {:?}", out.stdout))
+}
+
+fn is_mp4(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("mp4" | "m4a")
+    )
+}
+
+/// The packet rules on an already read file; problems as text.
+pub fn packet_problems(p: &Probe) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = p.path.display();
+    for kind in &p.streams {
+        if p.packets.iter().all(|q| &q.kind != kind) {
+            out.push(format!("{name}: an empty {kind} track (no packet)"));
+        }
+    }
+    let video = p.video();
+    if p.has("video") {
+        match video.first() {
+            Some(first) if !first.is_key() => out.push(format!(
+                "{name}: the first video packet is not a keyframe (flags {:?})",
+                first.flags
+            )),
+            _ => {}
+        }
+    }
+    for kind in ["video", "audio"] {
+        let pk = p.of(kind);
+        let mut prev: Option<f64> = None;
+        let mut bad_order = Vec::new();
+        let mut pts_before_dts = Vec::new();
+        let mut discard = Vec::new();
+        let mut no_ts = 0;
+        for (i, q) in pk.iter().enumerate() {
+            match (q.pts, q.dts) {
+                (Some(pts), Some(dts)) => {
+                    if pts + 1e-6 < dts {
+                        pts_before_dts.push(format!("#{i} pts {pts:.6} < dts {dts:.6}"));
+                    }
+                }
+                _ => no_ts += 1,
+            }
+            if let Some(dts) = q.dts {
+                if let Some(pr) = prev {
+                    if dts <= pr + 1e-7 {
+                        bad_order.push(format!("#{i} dts {dts:.6} after {pr:.6}"));
+                    }
+                }
+                prev = Some(dts);
+            }
+            if q.is_discard() {
+                // mp4mux's AAC priming edit list may hide the first audio
+                // frame(s); nothing else may be discarded.
+                let priming = kind == "audio" && is_mp4(&p.path) && i < 2;
+                if !priming {
+                    discard.push(format!(
+                        "#{i} (pts {:?}, dts {:?}, flags {})",
+                        q.pts, q.dts, q.flags
+                    ));
+                }
+            }
+        }
+        let few = |v: &[String]| {
+            let mut s = v.iter().take(6).cloned().collect::<Vec<_>>().join("; ");
+            if v.len() > 6 {
+                s.push_str(&format!("; … ({} in all)", v.len()));
+            }
+            s
+        };
+        if no_ts > 0 {
+            out.push(format!("{name}: {no_ts} {kind} packets without PTS or DTS"));
+        }
+        if !pts_before_dts.is_empty() {
+            out.push(format!(
+                "{name}: {kind} PTS < DTS: {}",
+                few(&pts_before_dts)
+            ));
+        }
+        if !bad_order.is_empty() {
+            out.push(format!(
+                "{name}: {kind} DTS not strictly increasing: {}",
+                few(&bad_order)
+            ));
+        }
+        if !discard.is_empty() {
+            out.push(format!(
+                "{name}: {kind} packets flagged discard (D): {}",
+                few(&discard)
+            ));
+        }
+    }
+    out
+}
+
+/// Everything wrong with one media file (MP4, FLV, AAC or a TS segment):
+/// unreadable, the packet rules, frames that do not decode, and any word
+/// from `ffmpeg -v error`. Returns the probe when ffprobe could read it.
+pub fn file_problems(path: &Path) -> (Option<Probe>, Vec<String>) {
+    let mut out = Vec::new();
+    let name = path.display();
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 => {
+            return (None, vec![format!("{name}: an empty (0-byte) file")]);
+        }
+        Ok(_) => {}
+        Err(e) => return (None, vec![format!("{name}: {e}")]),
+    }
+    let probe = match probe(path) {
+        Ok(p) => p,
+        Err(e) => {
+            // Still say whether it decodes, for the report.
+            out.push(format!("{name}: {e}"));
+            if let Some(d) = decode_errors(path) {
+                out.push(format!("{name}: ffmpeg -v error: {d}"));
+            }
+            return (None, out);
+        }
+    };
+    if !probe.stderr.is_empty() {
+        out.push(format!("{name}: ffprobe -v error says: {}", probe.stderr));
+    }
+    out.extend(packet_problems(&probe));
+    let nv = probe.video().len() as u64;
+    if probe.has("video") {
+        match decoded_video_frames(path) {
+            Ok(n) if n != nv => out.push(format!(
+                "{name}: {n} of {nv} video frames decode (ffprobe -count_frames)"
+            )),
+            Ok(_) => {}
+            Err(e) => out.push(format!("{name}: cannot count decoded frames: {e}")),
+        }
+    }
+    if let Some(d) = decode_errors(path) {
+        out.push(format!("{name}: ffmpeg -v error -f null: {d}"));
+    }
+    (Some(probe), out)
+}
+
+/// Checks every file; fails the test listing every problem of every file.
+/// Returns the probes in the order given.
+pub fn assert_files_ok(paths: &[PathBuf]) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    let mut problems = Vec::new();
+    for p in paths {
+        let (probe, pr) = file_problems(p);
+        problems.extend(pr);
+        if let Some(probe) = probe {
+            probes.push(probe);
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) in the recorded files:\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    );
+    probes
+}
+
+/// A finished playlist and every segment: each segment passes
+/// [`file_problems`]; between discontinuities each segment's first DTS
+/// (per stream) is after the previous segment's last; the whole playlist
+/// decodes without a word from ffmpeg. Returns the playlist, the segment
+/// probes (in playlist order) and the problems.
+pub fn playlist_problems(path: &Path) -> (Option<Playlist>, Vec<Probe>, Vec<String>) {
+    let mut out = Vec::new();
+    if !path.is_file() {
+        return (
+            None,
+            Vec::new(),
+            vec![format!("{}: no such playlist", path.display())],
+        );
+    }
+    let pl = parse_playlist(path);
+    let mut probes = Vec::new();
+    for s in &pl.segments {
+        let (probe, pr) = file_problems(&s.path);
+        out.extend(pr);
+        if let Some(p) = probe {
+            probes.push(p);
+        }
+    }
+    if probes.len() == pl.segments.len() {
+        for i in 1..probes.len() {
+            if pl.segments[i].discontinuity {
+                continue;
+            }
+            for kind in ["video", "audio"] {
+                let last = probes[i - 1]
+                    .of(kind)
+                    .iter()
+                    .filter_map(|q| q.dts)
+                    .reduce(f64::max);
+                let first = probes[i].of(kind).iter().find_map(|q| q.dts);
+                if let (Some(l), Some(f)) = (last, first) {
+                    if f <= l + 1e-7 {
+                        out.push(format!(
+                            "{}: {kind} DTS goes back from {l:.6} at the end of {} to {f:.6} at the start of {}",
+                            pl.path.display(),
+                            pl.segments[i - 1].uri,
+                            pl.segments[i].uri
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(d) = decode_errors(path) {
+        out.push(format!("{}: ffmpeg -v error -f null: {d}", path.display()));
+    }
+    (Some(pl), probes, out)
+}
+
+/// [`playlist_problems`] as an assertion.
+pub fn assert_playlist_ok(path: &Path) -> (Playlist, Vec<Probe>) {
+    let (pl, probes, problems) = playlist_problems(path);
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) in the HLS recording {}:\n  {}",
+        problems.len(),
+        path.display(),
+        problems.join("\n  ")
+    );
+    (pl.expect("no playlist"), probes)
+}
+
+// ------------------------------------------------------------ timestamps
+
+/// Checks that the frames of a run of files keep their timing: the files
+/// (in recording order) hold consecutive ranges of `input` (the PTS in
+/// seconds of every frame of one stream, in the order the element received
+/// them), and in each group of files (one group = one time base: one MP4 or
+/// FLV file, or one HLS playlist between discontinuities) every frame's PTS
+/// equals its input PTS minus one offset, within `tol` seconds. Returns the
+/// problems and the offset of each group.
+pub fn pts_offset_problems(
+    kind: &str,
+    groups: &[Vec<&Probe>],
+    input: &[f64],
+    tol: f64,
+) -> (Vec<String>, Vec<Option<f64>>) {
+    let mut out = Vec::new();
+    let mut offsets = Vec::new();
+    let mut next = 0usize;
+    for group in groups {
+        let mut offset: Option<f64> = None;
+        let mut worst: Vec<String> = Vec::new();
+        let mut max_dev: f64 = 0.0;
+        let name = group
+            .iter()
+            .map(|p| p.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for probe in group {
+            for q in probe.of(kind) {
+                let Some(inp) = input.get(next) else {
+                    out.push(format!(
+                        "{name}: more {kind} frames in the files than the {} pushed",
+                        input.len()
+                    ));
+                    return (out, offsets);
+                };
+                next += 1;
+                let Some(pts) = q.pts else { continue };
+                let o = inp - pts;
+                match offset {
+                    None => offset = Some(o),
+                    Some(first) => {
+                        let dev = o - first;
+                        if dev.abs() > tol {
+                            max_dev = max_dev.max(dev.abs());
+                            if worst.len() < 6 {
+                                worst.push(format!(
+                                    "frame {} (input pts {inp:.4}) at {pts:.4} in {}, {:+.1} ms off",
+                                    next - 1,
+                                    probe
+                                        .path
+                                        .file_name()
+                                        .unwrap_or_default()
+                                        .to_string_lossy(),
+                                    -dev * 1e3
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !worst.is_empty() {
+            out.push(format!(
+                "{name}: {kind} frames are not at their input PTS minus one offset (up to {:.1} ms off): {}",
+                max_dev * 1e3,
+                worst.join("; ")
+            ));
+        }
+        offsets.push(offset);
+    }
+    (out, offsets)
+}
