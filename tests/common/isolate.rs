@@ -70,11 +70,11 @@ pub fn in_child(name: &str, timeout: Duration, env: &[(&str, String)]) -> bool {
     };
     let out = String::from_utf8_lossy(&to.join().unwrap_or_default()).into_owned();
     let err = String::from_utf8_lossy(&te.join().unwrap_or_default()).into_owned();
-    // The panic message of the child, if any, first.
-    let panic_msg = err
-        .find("panicked at")
-        .map(|i| err[i..].to_string())
-        .unwrap_or_default();
+    // The child's panic message, and what it printed before it.
+    let (before, panic_msg) = match err.find("panicked at") {
+        Some(i) => (&err[..i], err[i..].to_string()),
+        None => (err.as_str(), String::new()),
+    };
     if killed {
         panic!(
             "{name}: did not finish within {timeout:?} (hung or spinning): killed.\n\
@@ -85,10 +85,14 @@ pub fn in_child(name: &str, timeout: Duration, env: &[(&str, String)]) -> bool {
     }
     assert!(
         status.success(),
-        "{name} failed in its child process ({status}, after {:?}):\n{}\n--- child stderr (last 3000 chars) ---\n{}",
+        "{name} failed in its child process ({status}, after {:?}):\n{}\n--- child stderr before that (last 2000 chars) ---\n{}",
         started.elapsed(),
-        if panic_msg.is_empty() { "(no panic message)".to_string() } else { tail(&panic_msg, 6000) },
-        tail(&err, 3000)
+        if panic_msg.is_empty() {
+            "(no panic message)".to_string()
+        } else {
+            head(&panic_msg, 8000)
+        },
+        tail(before, 2000)
     );
     // A wrong name would run no test at all: that must not pass.
     assert!(
@@ -99,6 +103,17 @@ pub fn in_child(name: &str, timeout: Duration, env: &[(&str, String)]) -> bool {
     // Show the child's diagnostics with the parent's output.
     eprint!("{}", tail(&err, 3000));
     true
+}
+
+fn head(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut i = n;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    format!("{}…", &s[..i])
 }
 
 fn tail(s: &str, n: usize) -> String {
