@@ -22,6 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::hls_check::{parse_playlist, run_bounded, Playlist};
+use crate::common::{files_under, get_str, get_u64, Recording};
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 const FFMPEG_PKG: &str = "install ffmpeg (apt-get install ffmpeg)";
@@ -662,4 +663,246 @@ pub fn pts_offset_problems(
         offsets.push(offset);
     }
     (out, offsets)
+}
+
+// ------------------------------------------------------------- recordings
+
+/// Timestamps in files: containers round (FLV to 1 ms).
+pub const PTS_TOL: f64 = 0.0016;
+
+/// The messages, one line each, for failure messages.
+pub fn summary(msgs: &[gst::Structure]) -> String {
+    let mut s = String::new();
+    for m in msgs {
+        let f = |k: &str| {
+            m.get::<String>(k)
+                .ok()
+                .or_else(|| m.get::<u64>(k).ok().map(|v| v.to_string()))
+                .or_else(|| m.get::<i32>(k).ok().map(|v| v.to_string()))
+                .or_else(|| m.get::<u32>(k).ok().map(|v| v.to_string()))
+                .unwrap_or_default()
+        };
+        s.push_str(&format!(
+            "\n  {} {} {} reason={} v={} a={}",
+            m.name().trim_start_matches("liverecordsink-"),
+            f("format"),
+            f("location"),
+            f("reason"),
+            f("video-frames"),
+            f("audio-frames")
+        ));
+    }
+    s
+}
+
+/// `file-closed` messages of one format, by index.
+pub fn closed_of(r: &Recording, format: &str) -> Vec<gst::Structure> {
+    let mut c: Vec<_> = r
+        .closed()
+        .into_iter()
+        .filter(|c| get_str(c, "format") == format)
+        .collect();
+    c.sort_by_key(|c| get_u64(c, "index"));
+    c
+}
+
+pub fn location(c: &gst::StructureRef) -> PathBuf {
+    PathBuf::from(get_str(c, "location"))
+}
+
+/// What a recording is expected to hold, per format.
+#[derive(Default, Clone)]
+pub struct Expect {
+    /// Exactly this many video / audio frames across the files of each
+    /// format (`None`: not checked).
+    pub video: Option<u64>,
+    pub audio: Option<u64>,
+    /// At least / at most this many (when not exact).
+    pub min_video: Option<u64>,
+    pub max_video: Option<u64>,
+    pub min_audio: Option<u64>,
+    /// Running times (s) of the input PTS, to check each frame's timing.
+    pub video_pts: Option<Vec<f64>>,
+    pub audio_pts: Option<Vec<f64>>,
+    /// The streams every file must have (`["video"]` for video only).
+    pub streams: Option<Vec<&'static str>>,
+}
+
+/// Everything wrong with the recording of `formats` (e.g. `["mp4", "hls"]`):
+/// every file and HLS playlist passes the packet checks, frame counts match
+/// `want`, each frame keeps its input timing, file-closed frame counts match
+/// the files. Returns the problems (empty when all is right) and, per
+/// format, the probes in recording order.
+pub fn recording_problems(r: &Recording, formats: &[&str], want: &Expect) -> Vec<String> {
+    let mut problems = Vec::new();
+    for &format in formats {
+        let closed = closed_of(r, format);
+        if closed.is_empty() {
+            problems.push(format!("no {format} file was closed"));
+            continue;
+        }
+        // Groups of probes sharing one time base: one MP4/FLV file, or the
+        // segments of a playlist between discontinuities.
+        let mut groups: Vec<Vec<Probe>> = Vec::new();
+        for c in &closed {
+            let loc = location(c);
+            let mut in_file: Vec<Probe> = Vec::new();
+            let mut complete = true;
+            if format == "hls" {
+                let (pl, probes, pr) = playlist_problems(&loc);
+                problems.extend(pr);
+                match pl {
+                    Some(pl) if probes.len() == pl.segments.len() => {
+                        let mut group = Vec::new();
+                        for (seg, p) in pl.segments.iter().zip(probes) {
+                            if seg.discontinuity && !group.is_empty() {
+                                groups.push(std::mem::take(&mut group));
+                            }
+                            in_file.push(p.clone());
+                            group.push(p);
+                        }
+                        if !group.is_empty() {
+                            groups.push(group);
+                        }
+                    }
+                    _ => complete = false,
+                }
+            } else {
+                let (probe, pr) = file_problems(&loc);
+                problems.extend(pr);
+                match probe {
+                    Some(p) => {
+                        in_file.push(p.clone());
+                        groups.push(vec![p]);
+                    }
+                    None => complete = false,
+                }
+            }
+            // file-closed counts = frames in the file (all segments for HLS).
+            if complete {
+                let (v, a) = in_file.iter().fold((0u64, 0u64), |(v, a), p| {
+                    (v + p.stored("video"), a + p.stored("audio"))
+                });
+                let (mv, ma) = (get_u64(c, "video-frames"), get_u64(c, "audio-frames"));
+                if (mv, ma) != (v, a) {
+                    problems.push(format!(
+                        "{}: file-closed says {mv} video / {ma} audio frames, the file(s) hold {v} / {a}",
+                        loc.display()
+                    ));
+                }
+            }
+        }
+        let all: Vec<&Probe> = groups.iter().flatten().collect();
+        let tv: u64 = all.iter().map(|p| p.stored("video")).sum();
+        let ta: u64 = all.iter().map(|p| p.stored("audio")).sum();
+        if let Some(w) = want.video {
+            if tv != w {
+                problems.push(format!(
+                    "{format}: {tv} video frames in the files, {w} pushed"
+                ));
+            }
+        }
+        if let Some(w) = want.min_video {
+            if tv < w {
+                problems.push(format!(
+                    "{format}: {tv} video frames in the files, want at least {w}"
+                ));
+            }
+        }
+        if let Some(w) = want.max_video {
+            if tv > w {
+                problems.push(format!(
+                    "{format}: {tv} video frames in the files, want at most {w}"
+                ));
+            }
+        }
+        if let Some(w) = want.min_audio {
+            if ta < w {
+                problems.push(format!(
+                    "{format}: {ta} audio frames in the files, want at least {w}"
+                ));
+            }
+        }
+        if let Some(w) = want.audio {
+            if ta != w {
+                problems.push(format!(
+                    "{format}: {ta} audio frames in the files, {w} pushed"
+                ));
+            }
+        }
+        if let Some(streams) = &want.streams {
+            for p in &all {
+                let mut have: Vec<&str> = p.streams.iter().map(String::as_str).collect();
+                have.sort();
+                let mut w = streams.clone();
+                w.sort();
+                if have != w {
+                    problems.push(format!(
+                        "{}: streams {:?}, want {:?}",
+                        p.path.display(),
+                        p.streams,
+                        streams
+                    ));
+                }
+            }
+        }
+        let grefs: Vec<Vec<&Probe>> = groups.iter().map(|g| g.iter().collect()).collect();
+        let mut voff = Vec::new();
+        if let Some(inp) = &want.video_pts {
+            let (pr, o) = pts_offset_problems("video", &grefs, inp, PTS_TOL);
+            problems.extend(pr);
+            voff = o;
+        }
+        if let Some(inp) = &want.audio_pts {
+            let (pr, aoff) = pts_offset_problems("audio", &grefs, inp, PTS_TOL);
+            problems.extend(pr);
+            for (i, (v, a)) in voff.iter().zip(&aoff).enumerate() {
+                if let (Some(v), Some(a)) = (v, a) {
+                    if (v - a).abs() > PTS_TOL {
+                        problems.push(format!(
+                            "{}: audio and video are out of sync by {:.1} ms (video shown {:.1} ms {} than in the input)",
+                            grefs[i]
+                                .iter()
+                                .map(|p| p.path.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            (a - v) * 1e3,
+                            (a - v).abs() * 1e3,
+                            if a > v { "later" } else { "earlier" }
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+pub fn assert_recording(r: &Recording, formats: &[&str], want: &Expect) {
+    let problems = recording_problems(r, formats, want);
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) in the recording:\n  {}\nmessages:{}",
+        problems.len(),
+        problems.join("\n  "),
+        summary(&r.messages())
+    );
+}
+
+/// Files left on disk that no reader should see: `.part`, `.tmp`, empty.
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    files_under(dir)
+        .into_iter()
+        .filter_map(|p| {
+            let n = p.file_name()?.to_string_lossy().into_owned();
+            let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            if n.ends_with(".part") || n.ends_with(".tmp") {
+                Some(format!("{} (unfinished, {len} bytes)", p.display()))
+            } else if len == 0 {
+                Some(format!("{} (empty)", p.display()))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
