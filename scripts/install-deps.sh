@@ -16,6 +16,10 @@ PKGS=(
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
   ffmpeg
+  # The end-to-end tests (tests/real_ingest.rs) run their own nginx-rtmp on a
+  # free loopback port; srtsrc and rtmp2src come with gstreamer1.0-plugins-bad.
+  nginx
+  libnginx-mod-rtmp
 )
 
 missing=()
@@ -36,5 +40,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "install-deps: installing ${missing[*]}"
+# Debian's nginx would start a system service on port 80 when installed: the
+# tests start their own instance, so keep services from starting during the
+# install (the standard policy-rc.d mechanism), unless a policy is already set.
+POLICY=/usr/sbin/policy-rc.d
+own_policy=""
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
+  own_policy=1
+fi
+cleanup() { if [ -n "$own_policy" ]; then $SUDO rm -f "$POLICY"; fi; }
+trap cleanup EXIT
 $SUDO apt-get update
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"

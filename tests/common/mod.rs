@@ -845,7 +845,10 @@ pub fn check_frames(closed: &[gst::Structure], pushed_video: u64, pushed_audio: 
     }
 }
 pub mod hls_check;
+pub mod isolate;
+pub mod packets;
 pub mod scripted;
+pub mod servers;
 
 /// The index record `rec` carries the same §8 fields as the `file-closed`
 /// message `c`; its duration (seconds) matches `dur` (ns) within 1 ms.
