@@ -70,6 +70,42 @@ pub fn commit(part: &Path, target: &Path) -> Result<u64, String> {
     Ok(size)
 }
 
+/// Makes a written file final under the first free name that `name(n)`
+/// gives (n = 0, 1, …), never replacing a file: a name taken meanwhile by
+/// another thread is skipped. Returns the name and the size.
+pub fn commit_unique(part: &Path, name: impl Fn(u64) -> PathBuf) -> Result<(PathBuf, u64), String> {
+    let size = sync_file(part)?;
+    for n in 0..10_000 {
+        let target = name(n);
+        if target.exists() {
+            continue;
+        }
+        create_parent(&target)?;
+        match std::fs::hard_link(part, &target) {
+            Ok(()) => {
+                std::fs::remove_file(part).map_err(|e| io_error(part, &e))?;
+                sync_dir_of(&target);
+                return Ok((target, size));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // No hard links here (some filesystems): rename, which the
+            // check above makes safe unless a name is taken at this instant.
+            Err(_) => {
+                std::fs::rename(part, &target).map_err(|e| {
+                    format!(
+                        "cannot rename {} to {}: {e}",
+                        part.display(),
+                        target.display()
+                    )
+                })?;
+                sync_dir_of(&target);
+                return Ok((target, size));
+            }
+        }
+    }
+    Err(format!("no free name for {}", part.display()))
+}
+
 /// The temporary name [`write_atomic`] writes first.
 pub fn tmp_path(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_os_string();
@@ -111,6 +147,19 @@ mod tests {
         assert_eq!(commit(&part, &target).unwrap(), 5);
         assert!(!part.exists());
         assert_eq!(std::fs::read(&target).unwrap(), b"12345");
+    }
+
+    #[test]
+    fn commit_unique_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = |n: u64| dir.path().join(format!("a-{n}.mp4"));
+        std::fs::write(name(0), b"old").unwrap();
+        let part = dir.path().join("a.mp4.part");
+        std::fs::write(&part, b"new").unwrap();
+        let (target, size) = commit_unique(&part, name).unwrap();
+        assert_eq!((target, size), (name(1), 3));
+        assert_eq!(std::fs::read(name(0)).unwrap(), b"old");
+        assert!(!part.exists());
     }
 
     #[test]

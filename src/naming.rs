@@ -73,10 +73,9 @@ pub fn pick_new(
     (first_index, first_free(&render(first_index), free))
 }
 
-/// The final name of a file rendered as `base`: `base.ext`, suffixed if that
-/// is taken.
-pub fn pick_final(base: &Path, ext: &str, taken: impl Fn(&Path) -> bool) -> PathBuf {
-    with_extension(&first_free(base, |b| !taken(&with_extension(b, ext))), ext)
+/// Candidate final names of `base`: `base.ext`, `base-1.ext`, …
+pub fn candidate(base: &Path, ext: &str, n: u64) -> PathBuf {
+    with_extension(&with_suffix(base, n), ext)
 }
 
 #[cfg(test)]
@@ -138,15 +137,14 @@ mod tests {
     }
 
     #[test]
-    fn final_name_gets_a_suffix_when_taken() {
-        let taken = set(&["d/a.mp4", "d/a-1.mp4"]);
+    fn candidates_are_suffixed() {
         assert_eq!(
-            pick_final(Path::new("d/a"), "mp4", |p| taken.contains(p)),
-            PathBuf::from("d/a-2.mp4")
+            candidate(Path::new("d/a"), "mp4", 0),
+            PathBuf::from("d/a.mp4")
         );
         assert_eq!(
-            pick_final(Path::new("d/b"), "mp4", |p| taken.contains(p)),
-            PathBuf::from("d/b.mp4")
+            candidate(Path::new("d/a"), "mp4", 2),
+            PathBuf::from("d/a-2.mp4")
         );
     }
 }

@@ -317,9 +317,10 @@ impl LiveRecordSink {
             file.end_rt.max(file.start_rt),
         );
         let base = render(cfg, format, &meta, Some(end_wall));
-        let target = naming::pick_final(&base, format.extension(file.audio_only), |p| p.exists());
-        let size = match fsio::commit(&file.part_path, &target) {
-            Ok(size) => size,
+        let ext = format.extension(file.audio_only);
+        let committed = fsio::commit_unique(&file.part_path, |n| naming::candidate(&base, ext, n));
+        let (target, size) = match committed {
+            Ok(done) => done,
             Err(msg) => {
                 gst::element_imp_error!(
                     self,
@@ -502,8 +503,7 @@ impl LiveRecordSink {
             if naming::with_extension(&base, ext) == run.path {
                 return Ok(run.path.clone());
             }
-            let target = naming::pick_final(&base, ext, |p| p.exists());
-            fsio::commit(&run.path, &target)?;
+            let (target, _) = fsio::commit_unique(&run.path, |n| naming::candidate(&base, ext, n))?;
             Ok(target)
         })();
         let location = match result {

@@ -95,9 +95,7 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("record-interval")
             .nick("Record interval (seconds)")
-            .blurb("Maximum duration of an MP4/FLV/AAC file in seconds; the cut is made at the first keyframe at or after it")
-            .minimum(1)
-            .maximum(MAX_RECORD_INTERVAL)
+            .blurb("Maximum duration of an MP4/FLV/AAC file in seconds, 1 to 7200 (others are an error at PAUSED); the cut is made at the first keyframe at or after it")
             .default_value(d.record_interval)
             .mutable_ready()
             .build(),
@@ -122,7 +120,7 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecUInt::builder("interruption-gap")
             .nick("Interruption gap (ms)")
-            .blurb("A running-time jump, forward or backward, larger than this many milliseconds on any pad is an interruption: files close and a new session starts")
+            .blurb("A running-time jump, forward or backward, larger than this many milliseconds on any pad is an interruption: files close and a new session starts. At least 1 (0 is an error at PAUSED)")
             .default_value(d.interruption_gap)
             .mutable_ready()
             .build(),
@@ -148,8 +146,6 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
         glib::ParamSpecUInt::builder("hls-segment-duration")
             .nick("HLS segment duration (seconds)")
             .blurb("Target HLS segment duration in seconds; segments are cut at the first keyframe at or after it")
-            .minimum(1)
-            .maximum(3600)
             .default_value(d.hls_segment_duration)
             .mutable_ready()
             .build(),
@@ -276,6 +272,17 @@ impl TryFrom<&Settings> for Config {
             .map_err(|e| settings_error(format!("Invalid location '{}': {}", s.location, e)))?;
         if s.stream_id.is_empty() {
             return Err(settings_error("stream-id must not be empty".into()));
+        }
+        if s.interruption_gap == 0 {
+            return Err(settings_error(
+                "interruption-gap must be at least 1 ms (0 would make every timestamp step an interruption)".into(),
+            ));
+        }
+        if s.hls_segment_duration == 0 || s.hls_segment_duration > 3600 {
+            return Err(settings_error(format!(
+                "hls-segment-duration must be 1 to 3600 seconds, not {}",
+                s.hls_segment_duration
+            )));
         }
         if s.record_interval == 0 || s.record_interval > MAX_RECORD_INTERVAL {
             return Err(settings_error(format!(
