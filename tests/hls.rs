@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::hls_check::*;
+use common::process::{run_bounded, NODE_PKG};
 use common::scripted::*;
 use common::*;
 use gst::prelude::*;
@@ -132,7 +133,7 @@ fn assert_only_these_files(dir: &Path, playlists: &[&Playlist], mp4s: &[PathBuf]
 fn resume_within_timeout_keeps_one_playlist_with_discontinuity() {
     let r = shared_gap_recording();
     let r = &*r.0;
-    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    let closed = check_announcements(&r.msgs, &r.td.index_path());
     assert_eq!(closed.len(), 1, "exactly one file-closed: {closed:#?}");
     let c = &closed[0];
     assert_eq!(get_str(c, "format"), "hls");
@@ -207,7 +208,7 @@ fn live_gap_seen_on_resume_marks_the_right_segment() {
     let errors = s.r.errors();
     drop(s);
     assert!(errors.is_empty(), "bus errors: {errors:?}");
-    let closed = check_announcements_any(&msgs, &td.index_path());
+    let closed = check_announcements(&msgs, &td.index_path());
     assert_eq!(closed.len(), 1, "one playlist: {closed:#?}");
     assert_eq!(get_str(&closed[0], "reason"), "eos");
     let (pl, probes) = check_hls_recording(&msgs, &closed[0], true, true);
@@ -227,12 +228,13 @@ fn live_gap_seen_on_resume_marks_the_right_segment() {
 #[test]
 fn break_longer_than_resume_timeout_starts_a_new_playlist() {
     let r = record_gap_timeline("hls", 5);
-    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    let closed = check_announcements(&r.msgs, &r.td.index_path());
     assert_eq!(closed.len(), 2, "two playlists expected: {closed:#?}");
     let records = read_index(&r.td.index_path());
     let reasons: Vec<String> = records.iter().map(|x| rec_str(x, "reason")).collect();
     assert_eq!(reasons, ["hls-timeout", "eos"], "index reasons in order");
-    let msg_reasons: Vec<String> = closed.iter().map(|c| get_str(c, "reason")).collect();
+    // In posting order.
+    let msg_reasons: Vec<String> = r.closed().iter().map(|c| get_str(c, "reason")).collect();
     assert_eq!(
         msg_reasons,
         ["hls-timeout", "eos"],
@@ -352,7 +354,7 @@ fn live_source_stops_playlist_closes_at_resume_timeout() {
     let errors = s.r.errors();
     drop(s);
     assert!(errors.is_empty(), "bus errors: {errors:?}");
-    let closed = check_announcements_any(&msgs, &td.index_path());
+    let closed = check_announcements(&msgs, &td.index_path());
     assert_eq!(closed.len(), 1, "one playlist only: {closed:#?}");
     let (pl, probes) = check_hls_recording(&msgs, &closed[0], true, true);
     assert_eq!(pl.discontinuities(), 0);
@@ -376,7 +378,7 @@ fn live_source_stops_playlist_closes_at_resume_timeout() {
 #[test]
 fn mp4_and_hls_channels_both_complete() {
     let r = record_gap_timeline("mp4+hls", 30);
-    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    let closed = check_announcements(&r.msgs, &r.td.index_path());
     let (hls, mp4): (Vec<_>, Vec<_>) = closed.iter().partition(|c| get_str(c, "format") == "hls");
     assert_eq!(hls.len(), 1, "one playlist: {closed:#?}");
     assert_eq!(
@@ -399,6 +401,17 @@ fn mp4_and_hls_channels_both_complete() {
     for c in &mp4 {
         let p = PathBuf::from(get_str(c, "location"));
         assert_eq!(p.extension().and_then(|e| e.to_str()), Some("mp4"));
+        // No {end} and no collision: the .part was named after the file.
+        let opened = named(&r.msgs, "liverecordsink-file-opened");
+        let o = opened
+            .iter()
+            .find(|o| get_str(o, "format") == "mp4" && get_u64(o, "index") == get_u64(c, "index"))
+            .expect("no file-opened for this MP4");
+        assert_eq!(
+            get_str(o, "location"),
+            format!("{}.part", p.display()),
+            "file-opened location is not the closed location + .part"
+        );
         assert_starts_with_keyframe(&p);
         let k = packets(&p);
         assert_eq!(
@@ -500,11 +513,7 @@ fn hlsjs_in_chromium_plays_the_playlist_to_the_end() {
         .arg(playlist.file_name().unwrap())
         .args(["--rate", "4", "--timeout-ms", "60000"]);
     let started = Instant::now();
-    let out = run_bounded(
-        cmd,
-        Duration::from_secs(120),
-        "install Node.js (apt-get install nodejs npm)",
-    );
+    let out = run_bounded(cmd, Duration::from_secs(120), NODE_PKG);
     let line = out.stdout.lines().last().unwrap_or("").to_string();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
         panic!(

@@ -111,7 +111,7 @@ fn finish_two_sessions(
     s.r.stop();
     assert_no_errors(s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
     assert_files_are(td, &closed);
     assert_eq!(reasons(&closed), want_reasons);
@@ -174,7 +174,7 @@ fn discont_flag_alone_is_not_an_interruption() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_eq!(closed.len(), 1, "file-closed messages: {closed:#?}");
     assert_files_are(&td, &closed);
     assert_eq!(reasons(&closed), ["eos"]);
@@ -230,7 +230,7 @@ fn stream_start_after_eos_records_a_new_session() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_files_are(&td, &closed);
     assert_eq!(reasons(&closed), ["eos", "eos"]);
     let ss = sessions(&closed);
@@ -266,7 +266,7 @@ fn new_stream_id_is_an_interruption() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
     assert_files_are(&td, &closed);
     // Frames first: the most telling check when the two STREAM_STARTs are
@@ -371,7 +371,7 @@ fn caps_change_starts_a_new_file() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
     assert_files_are(&td, &closed);
     assert_eq!(reasons(&closed), ["caps-changed", "eos"]);
@@ -464,7 +464,7 @@ fn audio_leading_video_across_cuts() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     // 1 s GOPs: cuts at 2, 4, 6 and 8 s.
     assert_eq!(
         reasons(&closed),
