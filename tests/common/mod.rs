@@ -109,6 +109,17 @@ impl TestDir {
                 .expect("cannot create a temp dir"),
         }
     }
+    /// A temp dir in `base` (created if needed), named `<prefix>XXXXXX`.
+    pub fn new_in(base: &Path, prefix: &str) -> Self {
+        std::fs::create_dir_all(base)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", base.display()));
+        TestDir {
+            dir: tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in(base)
+                .unwrap_or_else(|e| panic!("cannot create a temp dir in {}: {e}", base.display())),
+        }
+    }
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
