@@ -395,6 +395,106 @@ fn live_source_stops_playlist_closes_at_resume_timeout() {
     assert_only_these_files(&td.rec_dir(), &[&pl], &[]);
 }
 
+/// Test 3 on a `TestClock` (deterministic; the real-time test is
+/// `live_source_stops_playlist_closes_at_resume_timeout`): the idle timeout
+/// (500 ms) sees the break, the resume timeout is one clock id at the last
+/// data + 2 s; just before it the playlist stays open, at it the playlist
+/// closes with reason `hls-timeout`, ENDLIST and its index record.
+#[test]
+fn resume_timeout_on_the_pipeline_clock() {
+    let td = TestDir::new();
+    let clock = gst_check::TestClock::new();
+    let mut s = Scripted::with_clock(&td, true, true, clock.upcast_ref(), |e| {
+        e.set_property_from_str("formats", "hls");
+        e.set_property("hls-resume-timeout", 2u32);
+        e.set_property("hls-segment-duration", 1u32);
+        e.set_property("idle-timeout", 500u32);
+    });
+    s.push_secs(0.0, 3.0);
+    let pushed = s.pushed();
+    wait_messages(
+        &s.r,
+        "liverecordsink-hls-segment-added",
+        2,
+        Duration::from_secs(10),
+    );
+    // Every frame arrived at clock time 0: the idle timer is due at 0.5 s.
+    let idle = gst::ClockTime::from_mseconds(500);
+    wait_pending_at(&clock, idle, Duration::from_secs(10));
+    advance_to(&clock, idle);
+    // The break: the resume timeout is due 2 s after the last data.
+    let expiry = gst::ClockTime::from_seconds(2);
+    let limit = idle + gst::ClockTime::from_mseconds(100);
+    let armed = run_clock_until(&clock, limit, Duration::from_secs(10), || {
+        clock.peek_next_pending_id().map(|id| id.time()) == Some(expiry)
+    });
+    assert!(
+        armed,
+        "no resume-timeout clock id at {expiry}; earliest pending: {:?}; messages: {:#?}",
+        clock.peek_next_pending_id().map(|id| id.time()),
+        s.r.messages()
+    );
+    assert!(
+        s.r.closed().is_empty(),
+        "file-closed at the break: {:#?}",
+        s.r.closed()
+    );
+
+    let before = expiry - gst::ClockTime::from_mseconds(1);
+    assert_eq!(advance_to(&clock, before), 0, "a clock id fired before 2 s");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        s.r.closed().is_empty(),
+        "file-closed before the resume timeout: {:#?}",
+        s.r.closed()
+    );
+
+    assert_eq!(advance_to(&clock, expiry), 1, "the expiry did not fire");
+    let closed = wait_messages(
+        &s.r,
+        "liverecordsink-file-closed",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(closed.len(), 1, "{closed:#?}");
+    assert_eq!(
+        get_str(&closed[0], "reason"),
+        "hls-timeout",
+        "{}",
+        closed[0]
+    );
+    let loc = PathBuf::from(get_str(&closed[0], "location"));
+    assert!(
+        parse_playlist(&loc).endlist,
+        "no ENDLIST when file-closed was posted"
+    );
+    assert_eq!(read_index(&td.index_path()).len(), 1);
+
+    // EOS after the expiry changes nothing.
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    let msgs = s.r.messages();
+    let errors = s.r.errors();
+    drop(s);
+    assert!(errors.is_empty(), "bus errors: {errors:?}");
+    let closed = check_announcements(&msgs, &td.index_path());
+    assert_eq!(closed.len(), 1, "one playlist only: {closed:#?}");
+    let (pl, probes) = check_hls_recording(&msgs, &closed[0], true, true);
+    assert_eq!(pl.discontinuities(), 0);
+    assert!(
+        pl.segments.len() >= 3,
+        "1 s segments over 3 s:{}",
+        describe(&pl, &probes)
+    );
+    assert_eq!(
+        sum_frames(&probes),
+        (pushed.video, pushed.audio),
+        "frames (video, audio) in the segments != frames pushed:{}",
+        describe(&pl, &probes)
+    );
+    assert_only_these_files(&td.rec_dir(), &[&pl], &[]);
+}
+
 /// Test 4: `formats=mp4+hls` over the break: the MP4 channel closes at the
 /// break (two files), the HLS channel resumes (one playlist); each channel
 /// holds every frame.
