@@ -189,7 +189,7 @@ fn record_type_audio_gives_m4a() {
     let m4a = with_ext(&all, "m4a");
     assert_eq!(m4a.len(), 1, "want one .m4a: {all:?}");
     assert_eq!(all.len(), 1, "unexpected files: {all:?}");
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(closed.len(), 1);
     let c = &closed[0];
     assert_eq!(get_str(c, "reason"), "eos");

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::hls_check::*;
+use common::process::{run_bounded, NODE_PKG};
 use common::scripted::*;
 use common::*;
 use gst::prelude::*;
@@ -55,21 +56,16 @@ impl Recorded {
 /// more from running time 20 s, then EOS; pushed as fast as the element
 /// takes them (PLAYING, default idle timeout), with `formats` and
 /// `hls-resume-timeout` (s).
-fn record_gap_timeline(formats: &str, resume: u32) -> Recorded {
-    let td = TestDir::new();
+fn record_gap_timeline(td: TestDir, formats: &str, resume: u32) -> Recorded {
     let mut s = Scripted::new(&td, true, true, |e| {
         e.set_property_from_str("formats", formats);
         e.set_property("hls-resume-timeout", resume);
     });
-    let a = s.push_secs(0.0, 10.0);
-    let b = s.push_secs(20.0, 10.0);
+    s.push_secs(0.0, 10.0);
+    s.push_secs(20.0, 10.0);
     s.eos();
     s.r.wait_eos(TIMEOUT);
     let pushed = s.pushed();
-    assert_eq!(
-        (pushed.video, pushed.audio),
-        (a.video + b.video, a.audio + b.audio)
-    );
     let errors = s.r.errors();
     assert!(errors.is_empty(), "bus errors: {errors:?}");
     let msgs = s.r.messages();
@@ -78,10 +74,15 @@ fn record_gap_timeline(formats: &str, resume: u32) -> Recorded {
 }
 
 /// The recording of test 1 (`formats=hls`, `hls-resume-timeout=30`), made
-/// once and shared with the client tests; its directory is removed when the
-/// last of its `USERS` tests is done with it.
+/// once and shared with the client tests. It is made in
+/// `target/tmp/hls-shared-<pid>-XXXXXX` (cargo's `CARGO_TARGET_TMPDIR`) and
+/// removed when the last of its `USERS` tests is done with it. When only
+/// some of them run (a filter), it outlives the process: the next run of
+/// this file removes every `hls-shared-<pid>-*` whose process is gone, so at
+/// most one stays, under `target/`, never in the system temp dir.
 const USERS: usize = 5;
 static SHARED: Mutex<(Option<Arc<Recorded>>, usize)> = Mutex::new((None, 0));
+const SHARED_PREFIX: &str = "hls-shared-";
 
 struct SharedRef(Arc<Recorded>);
 
@@ -95,11 +96,34 @@ impl Drop for SharedRef {
     }
 }
 
+/// Removes the shared recordings left by test processes that are gone.
+fn remove_stale_shared(base: &Path) {
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(SHARED_PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn shared_gap_recording() -> SharedRef {
     let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     if g.0.is_none() {
         // A panic here poisons nothing: the next test records again.
-        g.0 = Some(Arc::new(record_gap_timeline("hls", 30)));
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_shared(base);
+        let td = TestDir::new_in(base, &format!("{SHARED_PREFIX}{}-", std::process::id()));
+        g.0 = Some(Arc::new(record_gap_timeline(td, "hls", 30)));
     }
     SharedRef(g.0.clone().unwrap())
 }
@@ -132,7 +156,7 @@ fn assert_only_these_files(dir: &Path, playlists: &[&Playlist], mp4s: &[PathBuf]
 fn resume_within_timeout_keeps_one_playlist_with_discontinuity() {
     let r = shared_gap_recording();
     let r = &*r.0;
-    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    let closed = check_announcements(&r.msgs, &r.td.index_path());
     assert_eq!(closed.len(), 1, "exactly one file-closed: {closed:#?}");
     let c = &closed[0];
     assert_eq!(get_str(c, "format"), "hls");
@@ -207,7 +231,7 @@ fn live_gap_seen_on_resume_marks_the_right_segment() {
     let errors = s.r.errors();
     drop(s);
     assert!(errors.is_empty(), "bus errors: {errors:?}");
-    let closed = check_announcements_any(&msgs, &td.index_path());
+    let closed = check_announcements(&msgs, &td.index_path());
     assert_eq!(closed.len(), 1, "one playlist: {closed:#?}");
     assert_eq!(get_str(&closed[0], "reason"), "eos");
     let (pl, probes) = check_hls_recording(&msgs, &closed[0], true, true);
@@ -226,13 +250,14 @@ fn live_gap_seen_on_resume_marks_the_right_segment() {
 /// no DISCONTINUITY, the first closed with reason hls-timeout.
 #[test]
 fn break_longer_than_resume_timeout_starts_a_new_playlist() {
-    let r = record_gap_timeline("hls", 5);
-    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    let r = record_gap_timeline(TestDir::new(), "hls", 5);
+    let closed = check_announcements(&r.msgs, &r.td.index_path());
     assert_eq!(closed.len(), 2, "two playlists expected: {closed:#?}");
     let records = read_index(&r.td.index_path());
     let reasons: Vec<String> = records.iter().map(|x| rec_str(x, "reason")).collect();
     assert_eq!(reasons, ["hls-timeout", "eos"], "index reasons in order");
-    let msg_reasons: Vec<String> = closed.iter().map(|c| get_str(c, "reason")).collect();
+    // In posting order.
+    let msg_reasons: Vec<String> = r.closed().iter().map(|c| get_str(c, "reason")).collect();
     assert_eq!(
         msg_reasons,
         ["hls-timeout", "eos"],
@@ -352,7 +377,107 @@ fn live_source_stops_playlist_closes_at_resume_timeout() {
     let errors = s.r.errors();
     drop(s);
     assert!(errors.is_empty(), "bus errors: {errors:?}");
-    let closed = check_announcements_any(&msgs, &td.index_path());
+    let closed = check_announcements(&msgs, &td.index_path());
+    assert_eq!(closed.len(), 1, "one playlist only: {closed:#?}");
+    let (pl, probes) = check_hls_recording(&msgs, &closed[0], true, true);
+    assert_eq!(pl.discontinuities(), 0);
+    assert!(
+        pl.segments.len() >= 3,
+        "1 s segments over 3 s:{}",
+        describe(&pl, &probes)
+    );
+    assert_eq!(
+        sum_frames(&probes),
+        (pushed.video, pushed.audio),
+        "frames (video, audio) in the segments != frames pushed:{}",
+        describe(&pl, &probes)
+    );
+    assert_only_these_files(&td.rec_dir(), &[&pl], &[]);
+}
+
+/// Test 3 on a `TestClock` (deterministic; the real-time test is
+/// `live_source_stops_playlist_closes_at_resume_timeout`): the idle timeout
+/// (500 ms) sees the break, the resume timeout is one clock id at the last
+/// data + 2 s; just before it the playlist stays open, at it the playlist
+/// closes with reason `hls-timeout`, ENDLIST and its index record.
+#[test]
+fn resume_timeout_on_the_pipeline_clock() {
+    let td = TestDir::new();
+    let clock = gst_check::TestClock::new();
+    let mut s = Scripted::with_clock(&td, true, true, clock.upcast_ref(), |e| {
+        e.set_property_from_str("formats", "hls");
+        e.set_property("hls-resume-timeout", 2u32);
+        e.set_property("hls-segment-duration", 1u32);
+        e.set_property("idle-timeout", 500u32);
+    });
+    s.push_secs(0.0, 3.0);
+    let pushed = s.pushed();
+    wait_messages(
+        &s.r,
+        "liverecordsink-hls-segment-added",
+        2,
+        Duration::from_secs(10),
+    );
+    // Every frame arrived at clock time 0: the idle timer is due at 0.5 s.
+    let idle = gst::ClockTime::from_mseconds(500);
+    wait_pending_at(&clock, idle, Duration::from_secs(10));
+    advance_to(&clock, idle);
+    // The break: the resume timeout is due 2 s after the last data.
+    let expiry = gst::ClockTime::from_seconds(2);
+    let limit = idle + gst::ClockTime::from_mseconds(100);
+    let armed = run_clock_until(&clock, limit, Duration::from_secs(10), || {
+        clock.peek_next_pending_id().map(|id| id.time()) == Some(expiry)
+    });
+    assert!(
+        armed,
+        "no resume-timeout clock id at {expiry}; earliest pending: {:?}; messages: {:#?}",
+        clock.peek_next_pending_id().map(|id| id.time()),
+        s.r.messages()
+    );
+    assert!(
+        s.r.closed().is_empty(),
+        "file-closed at the break: {:#?}",
+        s.r.closed()
+    );
+
+    let before = expiry - gst::ClockTime::from_mseconds(1);
+    assert_eq!(advance_to(&clock, before), 0, "a clock id fired before 2 s");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        s.r.closed().is_empty(),
+        "file-closed before the resume timeout: {:#?}",
+        s.r.closed()
+    );
+
+    assert_eq!(advance_to(&clock, expiry), 1, "the expiry did not fire");
+    let closed = wait_messages(
+        &s.r,
+        "liverecordsink-file-closed",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(closed.len(), 1, "{closed:#?}");
+    assert_eq!(
+        get_str(&closed[0], "reason"),
+        "hls-timeout",
+        "{}",
+        closed[0]
+    );
+    let loc = PathBuf::from(get_str(&closed[0], "location"));
+    assert!(
+        parse_playlist(&loc).endlist,
+        "no ENDLIST when file-closed was posted"
+    );
+    assert_eq!(read_index(&td.index_path()).len(), 1);
+
+    // EOS after the expiry changes nothing.
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    let msgs = s.r.messages();
+    let errors = s.r.errors();
+    drop(s);
+    assert!(errors.is_empty(), "bus errors: {errors:?}");
+    let closed = check_announcements(&msgs, &td.index_path());
     assert_eq!(closed.len(), 1, "one playlist only: {closed:#?}");
     let (pl, probes) = check_hls_recording(&msgs, &closed[0], true, true);
     assert_eq!(pl.discontinuities(), 0);
@@ -375,8 +500,8 @@ fn live_source_stops_playlist_closes_at_resume_timeout() {
 /// holds every frame.
 #[test]
 fn mp4_and_hls_channels_both_complete() {
-    let r = record_gap_timeline("mp4+hls", 30);
-    let closed = check_announcements_any(&r.msgs, &r.td.index_path());
+    let r = record_gap_timeline(TestDir::new(), "mp4+hls", 30);
+    let closed = check_announcements(&r.msgs, &r.td.index_path());
     let (hls, mp4): (Vec<_>, Vec<_>) = closed.iter().partition(|c| get_str(c, "format") == "hls");
     assert_eq!(hls.len(), 1, "one playlist: {closed:#?}");
     assert_eq!(
@@ -399,6 +524,17 @@ fn mp4_and_hls_channels_both_complete() {
     for c in &mp4 {
         let p = PathBuf::from(get_str(c, "location"));
         assert_eq!(p.extension().and_then(|e| e.to_str()), Some("mp4"));
+        // No {end} and no collision: the .part was named after the file.
+        let opened = named(&r.msgs, "liverecordsink-file-opened");
+        let o = opened
+            .iter()
+            .find(|o| get_str(o, "format") == "mp4" && get_u64(o, "index") == get_u64(c, "index"))
+            .expect("no file-opened for this MP4");
+        assert_eq!(
+            get_str(o, "location"),
+            format!("{}.part", p.display()),
+            "file-opened location is not the closed location + .part"
+        );
         assert_starts_with_keyframe(&p);
         let k = packets(&p);
         assert_eq!(
@@ -500,11 +636,7 @@ fn hlsjs_in_chromium_plays_the_playlist_to_the_end() {
         .arg(playlist.file_name().unwrap())
         .args(["--rate", "4", "--timeout-ms", "60000"]);
     let started = Instant::now();
-    let out = run_bounded(
-        cmd,
-        Duration::from_secs(120),
-        "install Node.js (apt-get install nodejs npm)",
-    );
+    let out = run_bounded(cmd, Duration::from_secs(120), NODE_PKG);
     let line = out.stdout.lines().last().unwrap_or("").to_string();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
         panic!(

@@ -111,7 +111,7 @@ fn finish_two_sessions(
     s.r.stop();
     assert_no_errors(s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
     assert_files_are(td, &closed);
     assert_eq!(reasons(&closed), want_reasons);
@@ -174,7 +174,7 @@ fn discont_flag_alone_is_not_an_interruption() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_eq!(closed.len(), 1, "file-closed messages: {closed:#?}");
     assert_files_are(&td, &closed);
     assert_eq!(reasons(&closed), ["eos"]);
@@ -230,7 +230,7 @@ fn stream_start_after_eos_records_a_new_session() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_files_are(&td, &closed);
     assert_eq!(reasons(&closed), ["eos", "eos"]);
     let ss = sessions(&closed);
@@ -266,7 +266,7 @@ fn new_stream_id_is_an_interruption() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
     assert_files_are(&td, &closed);
     // Frames first: the most telling check when the two STREAM_STARTs are
@@ -345,6 +345,82 @@ fn idle_timeout_closes_at_once_and_data_resumes() {
     );
 }
 
+/// The idle timeout on a `TestClock` (deterministic; the real-time test is
+/// `idle_timeout_closes_at_once_and_data_resumes`): the idle timer is one
+/// clock id at the last data + 1 s; just before it nothing closes, at it the
+/// file closes with reason `interrupted`; resumed data opens a new file.
+#[test]
+fn idle_timeout_on_the_pipeline_clock() {
+    let td = TestDir::new();
+    let clock = gst_check::TestClock::new();
+    let mut s = Scripted::with_clock(&td, true, true, clock.upcast_ref(), |rec| {
+        rec.set_property("idle-timeout", 1000u32);
+    });
+    let first = s.push_secs(0.0, 3.0);
+    wait_messages(
+        &s.r,
+        "liverecordsink-file-opened",
+        1,
+        Duration::from_secs(10),
+    );
+    // Every frame arrived at clock time 0: the timer is due at 1 s.
+    let idle = gst::ClockTime::from_seconds(1);
+    wait_pending_at(&clock, idle, Duration::from_secs(10));
+
+    let before = idle - gst::ClockTime::from_mseconds(1);
+    assert_eq!(advance_to(&clock, before), 0, "a clock id fired before 1 s");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        s.r.closed().is_empty(),
+        "file-closed before the idle timeout: {:#?}",
+        s.r.closed()
+    );
+
+    // At the expiry (and a stalled lead may ask for one more 20 ms check).
+    advance_to(&clock, idle);
+    let limit = idle + gst::ClockTime::from_mseconds(100);
+    let seen = run_clock_until(&clock, limit, Duration::from_secs(10), || {
+        !s.r.closed().is_empty()
+    });
+    assert!(
+        seen,
+        "no file-closed at the idle timeout (clock at {}); messages: {:#?}",
+        clock.time(),
+        s.r.messages()
+    );
+    assert_eq!(reasons(&s.r.closed()), ["interrupted"]);
+    assert_eq!(s.r.opened().len(), 1);
+
+    // Data resumes 2.5 s after it stopped, timestamps continuing.
+    advance_to(&clock, gst::ClockTime::from_mseconds(5500));
+    let t1 = s.running_time();
+    assert_eq!(t1, ns(5.5), "running time on the test clock");
+    let second = s.push_run(Run {
+        start: t1,
+        duration: 2 * SECOND,
+        discont_at: None,
+    });
+    wait_messages(
+        &s.r,
+        "liverecordsink-file-opened",
+        2,
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        s.r.closed().len(),
+        1,
+        "the resumed file closed early: {:#?}",
+        s.r.closed()
+    );
+    finish_two_sessions(
+        &mut s,
+        &td,
+        ["interrupted", "eos"],
+        [3.0, 2.0],
+        [first, second],
+    );
+}
+
 /// A source restarted with timestamps 30 s earlier: a new file, no error,
 /// every frame kept.
 #[test]
@@ -371,7 +447,7 @@ fn caps_change_starts_a_new_file() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     assert_eq!(closed.len(), 2, "file-closed messages: {closed:#?}");
     assert_files_are(&td, &closed);
     assert_eq!(reasons(&closed), ["caps-changed", "eos"]);
@@ -464,7 +540,7 @@ fn audio_leading_video_across_cuts() {
     s.r.stop();
     assert_no_errors(&s);
 
-    let closed = check_announcements(&s.r, &td.index_path());
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
     // 1 s GOPs: cuts at 2, 4, 6 and 8 s.
     assert_eq!(
         reasons(&closed),

@@ -61,7 +61,7 @@ fn sixty_five_seconds_in_four_files() {
     let files = final_files(&td, "mp4");
     assert_eq!(files.len(), 4, "files: {files:?}");
 
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(r.opened().len(), 4, "file-opened messages");
     assert_eq!(closed.len(), 4, "file-closed messages");
     assert_eq!(
@@ -118,7 +118,7 @@ fn video_only_recording() {
     assert_eq!(video.count(), 360);
     let files = final_files(&td, "mp4");
     assert_eq!(files.len(), 3, "files: {files:?}");
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(reasons(&closed), ["interval", "interval", "eos"]);
     for c in &closed {
         let loc = get_str(c, "location");
@@ -148,7 +148,7 @@ fn audio_only_pad_recording() {
     assert!(audio.count() > 0);
     let files = final_files(&td, "m4a");
     assert_eq!(files.len(), 3, "files: {files:?}");
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(reasons(&closed), ["interval", "interval", "eos"]);
     for c in &closed {
         let loc = get_str(c, "location");
@@ -225,7 +225,7 @@ fn split_now_cuts_at_next_keyframe() {
 
     let files = final_files(&td, "mp4");
     assert_eq!(files.len(), 2, "files: {files:?}");
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(reasons(&closed), ["split-requested", "eos"]);
     let second_start = get_u64(&closed[1], "start-running-time");
     assert_eq!(

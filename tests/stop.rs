@@ -40,7 +40,7 @@ fn stop_finalises_with_reason_stopped() {
     assert_eq!(rec_str(&records[0], "reason"), "stopped");
     assert_eq!(Path::new(&rec_str(&records[0], "location")), mp4[0]);
 
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(closed.len(), 1);
     assert_eq!(get_str(&closed[0], "reason"), "stopped");
 

@@ -40,7 +40,7 @@ fn end_placeholder_is_resolved_at_close() {
         td.rec_dir().display()
     );
     let r = record_two_seconds(&td, &location, "cam1");
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(closed.len(), 1, "file-closed messages: {closed:#?}");
     let c = &closed[0];
 
@@ -85,7 +85,7 @@ fn hostile_stream_id_stays_inside() {
     let base = td.path().join("a/b/rec");
     let location = format!("{}/{{stream_id}}/{{stream_id}}_{{index}}", base.display());
     let r = record_two_seconds(&td, &location, "../../evil");
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(closed.len(), 1);
     let c = &closed[0];
     // Messages carry the stream id as set; only paths are made safe.
@@ -183,7 +183,7 @@ fn playback_url_is_filled_from_the_final_location() {
     r.play();
     r.wait_eos(TIMEOUT);
     r.stop();
-    let closed = check_announcements(&r, &td.index_path());
+    let closed = check_announcements(&r.messages(), &td.index_path());
     assert_eq!(closed.len(), 1);
     let c = &closed[0];
     let want = format!(

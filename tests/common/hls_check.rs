@@ -2,27 +2,25 @@
 //! HLS checks (SPEC §7, §8): a strict reading of the media playlist
 //! (RFC 8216), byte-level MPEG-TS checks of every segment (PAT and PMT
 //! first), ffprobe checks (each segment opens alone, starts with a keyframe,
-//! frames counted), the `hls-segment-added`, `file-opened` and `file-closed`
-//! messages and the index records against the files, and bounded runs of
-//! external clients (ffprobe, ffmpeg, node).
+//! frames counted), the `hls-segment-added` messages and the playlist's
+//! `file-closed` against the files (the `file-opened`/`file-closed` pairs and
+//! the index: `announce.rs`), and ffprobe and ffmpeg reading a playlist
+//! (bounded runs: `process.rs`).
 //!
 //! Every wait is bounded; a missing tool fails the test with the package to
 //! install.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 
+use crate::common::process::{run_bounded, FFMPEG_PKG};
 use crate::common::{
-    assert_fields, assert_iso_utc_micros, assert_record_matches, assert_starts_with_keyframe,
-    ffprobe_streams, get_str, get_u64, packets, parse_time, read_index, rec_str, rec_u64,
-    wall_span_ns, Record, CLOSED_FIELDS, OPENED_FIELDS,
+    assert_starts_with_keyframe, ffprobe_streams, get_str, get_u64, packets, parse_time,
 };
 
 // ------------------------------------------------------------------ playlist
@@ -619,105 +617,6 @@ pub fn check_segment_messages(msgs: &[gst::Structure], pl: &Playlist) {
     }
 }
 
-/// Checks every `file-opened`/`file-closed` pair and index record of a
-/// recording (any formats): as many opened as closed as index records, the
-/// fields of SPEC §8, opened matches closed and the index, sizes on disk,
-/// durations equal to `end-time - start-time`. For HLS the location is the
-/// playlist in both messages, and the size counts the playlist and all its
-/// segments. Returns the closed messages, in posting order.
-pub fn check_announcements_any(msgs: &[gst::Structure], index_path: &Path) -> Vec<gst::Structure> {
-    let opened = named(msgs, "liverecordsink-file-opened");
-    let closed = named(msgs, "liverecordsink-file-closed");
-    let records = read_index(index_path);
-    assert_eq!(
-        opened.len(),
-        closed.len(),
-        "file-opened and file-closed differ in number: {opened:#?} {closed:#?}"
-    );
-    assert_eq!(
-        records.len(),
-        closed.len(),
-        "index records and file-closed differ in number: {records:#?} {closed:#?}"
-    );
-    // Index numbers are per format (each channel numbers its files).
-    let by_index: BTreeMap<(String, u64), &Record> = records
-        .iter()
-        .map(|r| ((rec_str(r, "format"), rec_u64(r, "index")), r))
-        .collect();
-    assert_eq!(
-        by_index.len(),
-        records.len(),
-        "index numbers repeat within a format"
-    );
-    for c in &closed {
-        assert_fields(c, CLOSED_FIELDS);
-        let idx = get_u64(c, "index");
-        let format = get_str(c, "format");
-        let loc = get_str(c, "location");
-        let o = opened
-            .iter()
-            .find(|o| get_u64(o, "index") == idx && get_str(o, "format") == format)
-            .unwrap_or_else(|| panic!("no file-opened for {format} index {idx}"));
-        assert_fields(o, OPENED_FIELDS);
-        for f in ["stream-id", "start-time"] {
-            assert_eq!(
-                get_str(o, f),
-                get_str(c, f),
-                "file-opened/closed {f} differ"
-            );
-        }
-        for f in ["session-id", "start-running-time"] {
-            assert_eq!(
-                get_u64(o, f),
-                get_u64(c, f),
-                "file-opened/closed {f} differ"
-            );
-        }
-        let path = Path::new(&loc);
-        assert!(path.is_file(), "closed location {loc} is not a file");
-        let on_disk = if format == "hls" {
-            assert_eq!(
-                get_str(o, "location"),
-                loc,
-                "HLS file-opened location is not the playlist"
-            );
-            assert!(loc.ends_with(".m3u8"), "HLS location {loc}");
-            let pl = parse_playlist(path);
-            pl.segments
-                .iter()
-                .map(|s| std::fs::metadata(&s.path).unwrap().len())
-                .sum::<u64>()
-                + std::fs::metadata(path).unwrap().len()
-        } else {
-            assert_eq!(
-                format!("{loc}.part"),
-                get_str(o, "location"),
-                "file-opened location is not the closed location + .part"
-            );
-            std::fs::metadata(path).unwrap().len()
-        };
-        assert_eq!(
-            get_u64(c, "size"),
-            on_disk,
-            "{loc}: file-closed size != bytes on disk (HLS: playlist + segments)"
-        );
-        let (start, end) = (get_str(c, "start-time"), get_str(c, "end-time"));
-        assert_iso_utc_micros(&start);
-        assert_iso_utc_micros(&end);
-        let dur = get_u64(c, "duration") as i64;
-        let span = wall_span_ns(&start, &end);
-        assert!(
-            (span - dur).abs() <= 1_000_000,
-            "{loc}: end-time - start-time = {span} ns but duration = {dur} ns"
-        );
-        let rec = by_index
-            .get(&(format.clone(), idx))
-            .unwrap_or_else(|| panic!("no index record for {format} index {idx}"));
-        assert_record_matches(rec, c, dur);
-    }
-    closed.into_iter().cloned().collect()
-}
-
 /// The full check of one finished HLS playlist of a recording: the playlist
 /// itself, every segment alone, the segment messages, and the playlist's
 /// `file-closed` (duration = sum of EXTINF, frames = frames in the
@@ -755,68 +654,6 @@ pub fn check_hls_recording(
 
 // ----------------------------------------------------------- external tools
 
-/// The output of a bounded external run.
-#[derive(Debug)]
-pub struct Output {
-    pub status: std::process::ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-}
-
-/// Runs `cmd` with no stdin, at most `timeout`; kills it and fails the test
-/// past that. `missing` names the package to install when the program is not
-/// found.
-pub fn run_bounded(mut cmd: Command, timeout: Duration, missing: &str) -> Output {
-    let what = format!("{cmd:?}");
-    let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                panic!("{what}: program not found: {missing}")
-            }
-            panic!("cannot run {what}: {e}")
-        });
-    // Drain both pipes in threads, so that a chatty child never blocks.
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let to = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = so.read_to_end(&mut s);
-        s
-    });
-    let te = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = se.read_to_end(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait failed") {
-            break st;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            let out = String::from_utf8_lossy(&to.join().unwrap_or_default()).into_owned();
-            let err = String::from_utf8_lossy(&te.join().unwrap_or_default()).into_owned();
-            panic!(
-                "{what} did not finish within {timeout:?}; killed.\nstdout: {out}\nstderr: {err}"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: String::from_utf8_lossy(&to.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&te.join().unwrap_or_default()).into_owned(),
-        elapsed: started.elapsed(),
-    }
-}
-
 /// `ffmpeg -v error -i <playlist> -f null -` decodes everything: exit 0 and
 /// an empty stderr.
 pub fn assert_ffmpeg_decodes_cleanly(playlist: &Path) {
@@ -824,11 +661,7 @@ pub fn assert_ffmpeg_decodes_cleanly(playlist: &Path) {
     cmd.args(["-nostdin", "-v", "error", "-i"])
         .arg(playlist)
         .args(["-f", "null", "-"]);
-    let out = run_bounded(
-        cmd,
-        Duration::from_secs(120),
-        "install ffmpeg (apt-get install ffmpeg)",
-    );
+    let out = run_bounded(cmd, Duration::from_secs(120), FFMPEG_PKG);
     assert!(
         out.status.success() && out.stderr.trim().is_empty(),
         "ffmpeg -v error -i {} -f null - : {} \nstderr:\n{}",
@@ -852,11 +685,7 @@ pub fn ffprobe_playlist(playlist: &Path) -> (f64, u64, u64) {
         "json",
     ])
     .arg(playlist);
-    let out = run_bounded(
-        cmd,
-        Duration::from_secs(120),
-        "install ffmpeg (apt-get install ffmpeg)",
-    );
+    let out = run_bounded(cmd, Duration::from_secs(120), FFMPEG_PKG);
     assert!(
         out.status.success() && out.stderr.trim().is_empty(),
         "ffprobe -v error {}: {}\nstderr:\n{}",

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +107,17 @@ impl TestDir {
                 .prefix("liverecord-test-")
                 .tempdir()
                 .expect("cannot create a temp dir"),
+        }
+    }
+    /// A temp dir in `base` (created if needed), named `<prefix>XXXXXX`.
+    pub fn new_in(base: &Path, prefix: &str) -> Self {
+        std::fs::create_dir_all(base)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", base.display()));
+        TestDir {
+            dir: tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in(base)
+                .unwrap_or_else(|e| panic!("cannot create a temp dir in {}: {e}", base.display())),
         }
     }
     pub fn path(&self) -> &Path {
@@ -390,25 +401,20 @@ impl Counter {
 
 // -------------------------------------------------------------------- ffprobe
 
-/// Runs ffprobe; fails the test if it is missing or fails.
+/// Runs ffprobe, at most [`process::FFPROBE_TIMEOUT`]; fails the test if it
+/// is missing, fails or hangs.
 pub fn ffprobe(args: &[&str]) -> String {
-    let out = Command::new("ffprobe")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                panic!("ffprobe not found: install ffmpeg (apt-get install ffmpeg)")
-            }
-            panic!("cannot run ffprobe: {e}")
-        });
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(args);
+    let out = process::run_bounded(cmd, process::FFPROBE_TIMEOUT, process::FFMPEG_PKG);
     assert!(
         out.status.success(),
         "ffprobe {} failed ({}): {}",
         args.join(" "),
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
-    String::from_utf8(out.stdout).expect("ffprobe output is not UTF-8")
+    out.stdout
 }
 
 /// Packets per stream type, as ffprobe reads them from a file.
@@ -699,113 +705,6 @@ pub fn rec_f64(r: &Record, f: &str) -> f64 {
         .unwrap_or_else(|| panic!("index field {f} is not a number: {r:?}"))
 }
 
-/// Checks the `file-opened` and `file-closed` messages and the index records
-/// of one recording against each other, the files on disk and SPEC §8.
-/// Returns the closed messages sorted by index.
-pub fn check_announcements(r: &Recording, index_path: &Path) -> Vec<gst::Structure> {
-    let opened = r.opened();
-    let mut closed = r.closed();
-    closed.sort_by_key(|s| get_u64(s, "index"));
-    let records = read_index(index_path);
-    assert_eq!(
-        opened.len(),
-        closed.len(),
-        "file-opened and file-closed messages differ in number: {opened:#?} {closed:#?}"
-    );
-    assert_eq!(
-        records.len(),
-        closed.len(),
-        "index records and file-closed messages differ in number: {records:#?} {closed:#?}"
-    );
-
-    for o in &opened {
-        assert_fields(o, OPENED_FIELDS);
-        let loc = get_str(o, "location");
-        assert!(
-            loc.ends_with(".part"),
-            "file-opened location is not a .part: {loc}"
-        );
-        assert_iso_utc_micros(&get_str(o, "start-time"));
-    }
-
-    let mut ids = HashSet::new();
-    let mut by_index: BTreeMap<u64, &Record> = BTreeMap::new();
-    for rec in &records {
-        for f in CLOSED_FIELDS {
-            assert!(rec.contains_key(*f), "index record lacks {f}: {rec:?}");
-        }
-        by_index.insert(rec_u64(rec, "index"), rec);
-    }
-    assert_eq!(by_index.len(), records.len(), "index numbers repeat");
-
-    for c in &closed {
-        assert_fields(c, CLOSED_FIELDS);
-        let idx = get_u64(c, "index");
-        let loc = get_str(c, "location");
-        let path = Path::new(&loc);
-        assert!(path.exists(), "closed location does not exist: {loc}");
-        assert!(!loc.ends_with(".part"), "closed location is a .part: {loc}");
-        let size = std::fs::metadata(path).unwrap().len();
-        assert_eq!(
-            get_u64(c, "size"),
-            size,
-            "message size != size on disk of {loc}"
-        );
-        let fid = get_str(c, "file-id");
-        assert!(!fid.is_empty(), "empty file-id");
-        assert!(ids.insert(fid.clone()), "file-id {fid} is not unique");
-
-        let start = get_str(c, "start-time");
-        let end = get_str(c, "end-time");
-        assert_iso_utc_micros(&start);
-        assert_iso_utc_micros(&end);
-        let dur = get_u64(c, "duration") as i64;
-        let span = wall_span_ns(&start, &end);
-        assert!(
-            (span - dur).abs() <= 1_000_000,
-            "{loc}: end-time - start-time = {span} ns but duration = {dur} ns"
-        );
-
-        // The matching file-opened message.
-        let o = opened
-            .iter()
-            .find(|o| get_u64(o, "index") == idx)
-            .unwrap_or_else(|| panic!("no file-opened for index {idx}"));
-        for f in ["stream-id", "format", "start-time"] {
-            assert_eq!(
-                get_str(o, f),
-                get_str(c, f),
-                "file-opened/closed {f} differ"
-            );
-        }
-        for f in ["session-id", "start-running-time"] {
-            assert_eq!(
-                get_u64(o, f),
-                get_u64(c, f),
-                "file-opened/closed {f} differ"
-            );
-        }
-        let part = get_str(o, "location");
-        assert!(
-            !Path::new(&part).exists(),
-            "the .part {part} is still there after close"
-        );
-
-        // The matching index record.
-        let rec = by_index
-            .get(&idx)
-            .unwrap_or_else(|| panic!("no index record for index {idx}"));
-        assert_record_matches(rec, c, dur);
-        let rdur = rec_f64(rec, "duration");
-        let rspan = wall_span_ns(&rec_str(rec, "start-time"), &rec_str(rec, "end-time"));
-        assert!(
-            (rspan as f64 - rdur * 1e9).abs() <= 1e6,
-            "index: end-time - start-time = {rspan} ns but duration = {rdur} s"
-        );
-    }
-    closed
-}
-
 /// Checks that the frame counts of the files (ffprobe), of the file-closed
 /// messages and of what entered the element agree exactly.
 pub fn check_frames(closed: &[gst::Structure], pushed_video: u64, pushed_audio: u64) {
@@ -844,9 +743,13 @@ pub fn check_frames(closed: &[gst::Structure], pushed_video: u64, pushed_audio: 
         );
     }
 }
+pub mod announce;
+#[allow(unused_imports)]
+pub use announce::check_announcements;
 pub mod hls_check;
 pub mod isolate;
 pub mod packets;
+pub mod process;
 pub mod scripted;
 pub mod servers;
 

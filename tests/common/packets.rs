@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::hls_check::{parse_playlist, run_bounded, Playlist};
+use crate::common::hls_check::{parse_playlist, Playlist};
+use crate::common::process::run_bounded;
 use crate::common::{files_under, get_str, get_u64, Recording};
 
 const TOOL_TIMEOUT: Duration = Duration::from_secs(60);

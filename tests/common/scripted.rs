@@ -278,6 +278,28 @@ impl Scripted {
         audio: bool,
         configure: impl FnOnce(&gst::Element),
     ) -> Scripted {
+        Self::build(td, video, audio, None, configure)
+    }
+
+    /// As [`Scripted::new`], with `clock` as the pipeline clock (a
+    /// `gst_check::TestClock` makes the element's timers deterministic).
+    pub fn with_clock(
+        td: &TestDir,
+        video: bool,
+        audio: bool,
+        clock: &gst::Clock,
+        configure: impl FnOnce(&gst::Element),
+    ) -> Scripted {
+        Self::build(td, video, audio, Some(clock), configure)
+    }
+
+    fn build(
+        td: &TestDir,
+        video: bool,
+        audio: bool,
+        clock: Option<&gst::Clock>,
+        configure: impl FnOnce(&gst::Element),
+    ) -> Scripted {
         init();
         require_elements(&["mp4mux", "h264parse", "aacparse"]);
         // Encode before the pipeline runs: encoding takes wall time that the
@@ -342,6 +364,9 @@ impl Scripted {
             generation: 0,
             video_lead: 100_000_000,
         };
+        if let Some(clock) = clock {
+            s.r.pipeline.use_clock(Some(clock));
+        }
         s.r.play();
         s.stream_start();
         s
@@ -556,4 +581,70 @@ pub fn video_size(path: &Path) -> (u32, u32) {
         (Some(w), Some(h)) => (w, h),
         _ => panic!("no video size for {}: {out:?}", path.display()),
     }
+}
+
+// -------------------------------------------------------------- test clock
+
+/// The time of the earliest clock id waiting on `clock`, once there is one;
+/// fails the test after `timeout` (wall clock).
+pub fn next_pending_time(clock: &gst_check::TestClock, timeout: Duration) -> gst::ClockTime {
+    let mut t = None;
+    let ok = wait_for(timeout, || {
+        t = clock.peek_next_pending_id().map(|id| id.time());
+        t.is_some()
+    });
+    assert!(
+        ok,
+        "no clock id pending on the test clock within {timeout:?}"
+    );
+    t.unwrap()
+}
+
+/// Waits (at most `timeout`) until the earliest clock id pending on `clock`
+/// is due at `want`, and returns it; fails the test otherwise.
+pub fn wait_pending_at(clock: &gst_check::TestClock, want: gst::ClockTime, timeout: Duration) {
+    let ok = wait_for(timeout, || {
+        clock.peek_next_pending_id().map(|id| id.time()) == Some(want)
+    });
+    assert!(
+        ok,
+        "no clock id pending at {want} within {timeout:?}; earliest: {:?}, now {}",
+        clock.peek_next_pending_id().map(|id| id.time()),
+        clock.time()
+    );
+}
+
+/// Sets `clock` to `t` and fires every clock id due by then; returns how
+/// many fired.
+pub fn advance_to(clock: &gst_check::TestClock, t: gst::ClockTime) -> usize {
+    clock.set_time(t);
+    let mut n = 0;
+    while clock.process_next_clock_id().is_some() {
+        n += 1;
+    }
+    n
+}
+
+/// Until `cond` holds (at most `timeout` of wall clock): fires the clock ids
+/// that are due and moves `clock` to the next pending one as long as that is
+/// at or before `limit`. Returns whether `cond` held.
+pub fn run_clock_until(
+    clock: &gst_check::TestClock,
+    limit: gst::ClockTime,
+    timeout: Duration,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
+    wait_for(timeout, || {
+        if cond() {
+            return true;
+        }
+        while clock.process_next_clock_id().is_some() {}
+        if let Some(id) = clock.peek_next_pending_id() {
+            let t = id.time();
+            if t > clock.time() && t <= limit {
+                advance_to(clock, t);
+            }
+        }
+        cond()
+    })
 }

@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::hls_check::{ffprobe_playlist, run_bounded};
+use common::hls_check::ffprobe_playlist;
+use common::process::run_bounded;
 use common::isolate::in_child;
 use common::packets::*;
 use common::scripted::{aac, h264_320x240, wait_for, wait_messages, Encoded};
