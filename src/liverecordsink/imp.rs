@@ -1888,6 +1888,7 @@ fn make_record(
         video_frames: file.frames[Stream::Video as usize],
         audio_frames: file.frames[Stream::Audio as usize],
         reason: reason.as_str().to_string(),
+        source_file_ids: Vec::new(),
     }
 }
 
