@@ -56,6 +56,9 @@ pub struct Options<'a> {
 pub struct PartOut {
     /// Media time (ns) in the part where its output starts (a keyframe).
     pub start: i64,
+    /// Media time (ns) in the part where its video (or audio, without
+    /// video) output ends: the end of the last frame written.
+    pub end: i64,
     /// Output time (ns) of that start.
     pub out_start: i64,
     /// Wall-clock gap kept before the part (ns), with `keep_gaps`.
@@ -204,6 +207,7 @@ impl Joiner<'_> {
             .map(|w| w + chrono::Duration::nanoseconds(c.lead_end));
         self.progress_base += (c.lead_end - c.start).max(0) as u64;
         c.out.start = c.start;
+        c.out.end = c.lead_end;
         self.outcome.parts.push(c.out);
         Ok(())
     }

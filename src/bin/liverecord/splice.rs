@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use gstliverecord::index::IndexRecord;
+use gstliverecord::index::{iso8601, IndexRecord};
 
 use crate::error::{Error, Result};
 use crate::join::{self, Part};
@@ -204,8 +204,9 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The MP4 records the arguments select, in time order, each with its
-/// effective end: a file ends where the next file of its session starts (its
-/// `end-time` can be later by the audio that outlasts its last video frame).
+/// effective end: a file ends where the next file of the stream starts, if
+/// that is earlier than its `end-time` (which can be later by the audio that
+/// outlasts its last video frame).
 fn select_records(args: &Args) -> Result<Vec<(IndexRecord, DateTime<Utc>)>> {
     let all = select::read_index(&args.index)?;
     let stream_filter = Filter {
@@ -234,9 +235,11 @@ fn select_records(args: &Args) -> Result<Vec<(IndexRecord, DateTime<Utc>)>> {
                 r.location
             )));
         };
-        if let Some(next) = mp4.get(i + 1).filter(|n| n.session_id == r.session_id) {
-            if let Some(ns) = parse_record_time(&next.start_time) {
-                end = end.min(ns.max(start));
+        // The next file of the stream starts where this one's video ended
+        // (same session, or a new session after a caps change).
+        if let Some(ns) = mp4.get(i + 1).and_then(|n| parse_record_time(&n.start_time)) {
+            if ns > start {
+                end = end.min(ns);
             }
         }
         let in_range = args.from.is_none_or(|f| end > f) && args.to.is_none_or(|t| start < t);
@@ -397,8 +400,8 @@ fn check_compatible(sources: &[Source], streams: [bool; 2]) -> Result<()> {
         let e = &sources[last];
         msg.push_str(&format!(
             "\n  --from {} --to {}  ({} file(s), {})",
-            wall_ms(s.start),
-            wall_ms(e.end),
+            iso8601(s.start),
+            iso8601(e.end),
             last - first + 1,
             describe(s)
         ));

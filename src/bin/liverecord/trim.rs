@@ -137,7 +137,7 @@ pub fn run(args: Args) -> Result<()> {
     let size = part_file.commit()?;
 
     let start = outcome.parts.first().map_or(0, |p| p.start);
-    let end = start + outcome.duration as i64;
+    let end = outcome.parts.first().map_or(0, |p| p.end);
     let rec = match (&source, start_wall) {
         (Some(src), Some(w)) => {
             let sources = [src];
