@@ -3,9 +3,9 @@
 //! order, filters, existence, the table, JSON Lines, malformed lines and
 //! errors.
 
-mod common;
 #[path = "common/cli.rs"]
 mod cli;
+mod common;
 
 use std::path::Path;
 
@@ -14,7 +14,15 @@ use common::TestDir;
 use serde_json::{json, Value};
 
 /// One index line. `at` is seconds after 2026-12-01T10:00:00Z.
-fn line(dir: &Path, stream: &str, session: u64, index: u64, format: &str, at: f64, dur: f64) -> Value {
+fn line(
+    dir: &Path,
+    stream: &str,
+    session: u64,
+    index: u64,
+    format: &str,
+    at: f64,
+    dur: f64,
+) -> Value {
     let t0 = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").unwrap();
     let st = t0 + chrono::Duration::milliseconds((at * 1000.0) as i64);
     let en = st + chrono::Duration::milliseconds((dur * 1000.0) as i64);
@@ -26,7 +34,7 @@ fn line(dir: &Path, stream: &str, session: u64, index: u64, format: &str, at: f6
         "file-id": format!("{stream}-{format}-{session}-{index:05}"),
         "end-time": iso(en.into()), "duration": dur, "size": 1000 * index,
         "video-frames": (dur * 30.0) as u64, "audio-frames": (dur * 46.875) as u64,
-        "reason": if index % 2 == 0 { "interval" } else { "eos" },
+        "reason": if index.is_multiple_of(2) { "interval" } else { "eos" },
     })
 }
 
@@ -120,21 +128,45 @@ fn list_groups_and_filters() {
     }
 
     // Filters.
-    assert_eq!(keys(&list_json(&td, &["--stream", "b"])), [k("b", 1, "mp4", 1), k("b", 2, "mp4", 2)]);
-    assert_eq!(keys(&list_json(&td, &["--stream", "a", "--session", "2"])), [k("a", 2, "mp4", 3)]);
+    assert_eq!(
+        keys(&list_json(&td, &["--stream", "b"])),
+        [k("b", 1, "mp4", 1), k("b", 2, "mp4", 2)]
+    );
+    assert_eq!(
+        keys(&list_json(&td, &["--stream", "a", "--session", "2"])),
+        [k("a", 2, "mp4", 3)]
+    );
     assert_eq!(
         keys(&list_json(&td, &["--session", "2"])),
         [k("a", 2, "mp4", 3), k("b", 2, "mp4", 2)]
     );
-    assert_eq!(keys(&list_json(&td, &["--format", "flv"])), [k("c", 1, "flv", 1)]);
+    assert_eq!(
+        keys(&list_json(&td, &["--format", "flv"])),
+        [k("c", 1, "flv", 1)]
+    );
     // Overlap with [10:01:10, 10:05:00): a/1 hls (0-90 s), a/1 mp4 #2
     // (60-90 s), a/2 (200-220 s); b/2 starts at 300 s, exactly --to: out.
     assert_eq!(
-        keys(&list_json(&td, &["--from", "2026-12-01T10:01:10Z", "--to", "2026-12-01T10:05:00Z"])),
-        [k("a", 1, "hls", 1), k("a", 1, "mp4", 2), k("a", 2, "mp4", 3)]
+        keys(&list_json(
+            &td,
+            &[
+                "--from",
+                "2026-12-01T10:01:10Z",
+                "--to",
+                "2026-12-01T10:05:00Z"
+            ]
+        )),
+        [
+            k("a", 1, "hls", 1),
+            k("a", 1, "mp4", 2),
+            k("a", 2, "mp4", 3)
+        ]
     );
     assert_eq!(
-        keys(&list_json(&td, &["--stream", "b", "--from", "2026-12-01T11:00:00+01:00"])),
+        keys(&list_json(
+            &td,
+            &["--stream", "b", "--from", "2026-12-01T11:00:00+01:00"]
+        )),
         [k("b", 1, "mp4", 1), k("b", 2, "mp4", 2)]
     );
 }
@@ -148,27 +180,51 @@ fn list_table_and_errors() {
     let o = liverecord_ok(&["list", "--index", x]);
     // The malformed line is skipped, and said so.
     assert!(o.stderr.contains("line 4 skipped"), "{}", o.stderr);
-    let headers: Vec<&str> = o.stdout.lines().filter(|l| l.starts_with("stream ")).collect();
+    let headers: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("stream "))
+        .collect();
     assert_eq!(headers.len(), 5, "{}", o.stdout);
     assert!(headers[0].starts_with("stream a  session 1  3 files  180.000 s  2026-12-01T10:00:00.000Z .. 2026-12-01T10:01:30.000Z"), "{}", headers[0]);
-    assert!(headers[4].starts_with("stream c  session 1  1 file  10.000 s"), "{}", headers[4]);
+    assert!(
+        headers[4].starts_with("stream c  session 1  1 file  10.000 s"),
+        "{}",
+        headers[4]
+    );
     let rows: Vec<&str> = o.stdout.lines().filter(|l| l.contains("_0000")).collect();
     assert_eq!(rows.len(), 7, "{}", o.stdout);
     for r in &rows {
         let yes = r.contains("/a_0000");
         assert!(r.contains(if yes { " yes " } else { " no " }), "{r}");
     }
-    assert!(rows[1].contains("60.000 s") && rows[1].contains("1.0 kB") && rows[1].contains("eos"), "{}", rows[1]);
+    assert!(
+        rows[1].contains("60.000 s") && rows[1].contains("1.0 kB") && rows[1].contains("eos"),
+        "{}",
+        rows[1]
+    );
 
     // No match: exit 3. Missing index and bad arguments: exit 2.
     let e = liverecord(&["list", "--index", x, "--stream", "zzz"]);
     assert_eq!(e.code, 3, "{e:?}");
-    assert!(e.stderr.contains("no recordings") && e.stderr.contains("stream zzz"), "{}", e.stderr);
+    assert!(
+        e.stderr.contains("no recordings") && e.stderr.contains("stream zzz"),
+        "{}",
+        e.stderr
+    );
     let missing = td.path().join("nope.jsonl");
     let e = liverecord(&["list", "--index", missing.to_str().unwrap()]);
     assert_eq!(e.code, 2, "{e:?}");
     assert!(e.stderr.contains("no index"), "{}", e.stderr);
-    let e = liverecord(&["list", "--index", x, "--from", "2026-12-02T00:00:00Z", "--to", "2026-12-01T00:00:00Z"]);
+    let e = liverecord(&[
+        "list",
+        "--index",
+        x,
+        "--from",
+        "2026-12-02T00:00:00Z",
+        "--to",
+        "2026-12-01T00:00:00Z",
+    ]);
     assert_eq!(e.code, 2, "{e:?}");
     let e = liverecord(&["list", "--index", x, "--from", "noon"]);
     assert_eq!(e.code, 2, "{e:?}");

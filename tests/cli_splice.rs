@@ -4,9 +4,9 @@
 //! wall-clock range; sessions with a resolution change; a part without
 //! audio. Every output is checked with ffprobe and decoded with ffmpeg.
 
-mod common;
 #[path = "common/cli.rs"]
 mod cli;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,7 +57,15 @@ fn splice_one_session_of_three_files() {
     let index = td.index_path();
 
     let o = liverecord_ok(&[
-        "splice", "--index", s(&index), "--stream", "cam1", "--session", "1", "-o", s(&out),
+        "splice",
+        "--index",
+        s(&index),
+        "--stream",
+        "cam1",
+        "--session",
+        "1",
+        "-o",
+        s(&out),
     ]);
     assert!(o.stdout.contains("spliced 3 file(s)"), "{}", o.stdout);
     assert!(out.exists() && !part_of(&out).exists());
@@ -79,8 +87,14 @@ fn splice_one_session_of_three_files() {
             "{what} duration {got} s != sum of the inputs' {sum} s (±1 frame)"
         );
         if kind == "v" {
-            let max_step = pk.windows(2).map(|w| w[1].pts - w[0].pts).fold(0.0, f64::max);
-            assert!(max_step < FRAME * 1.5, "a video gap of {max_step} s in the output");
+            let max_step = pk
+                .windows(2)
+                .map(|w| w[1].pts - w[0].pts)
+                .fold(0.0, f64::max);
+            assert!(
+                max_step < FRAME * 1.5,
+                "a video gap of {max_step} s in the output"
+            );
         }
     }
     let (dur, tags) = format_info(&out);
@@ -104,7 +118,10 @@ fn splice_one_session_of_three_files() {
     let audio_in: u64 = recs.iter().map(|r| rec_u64(r, "audio-frames")).sum();
     assert_eq!(rec_u64(&rec, "audio-frames"), audio_in);
     assert_eq!(packets_of(&out, "a").len() as u64, audio_in);
-    assert_eq!(rec_u64(&rec, "size"), std::fs::metadata(&out).unwrap().len());
+    assert_eq!(
+        rec_u64(&rec, "size"),
+        std::fs::metadata(&out).unwrap().len()
+    );
     assert!((rec_f64(&rec, "duration") - dur).abs() < 0.002, "{rec:?}");
     let span_ns = wall_span_ns(&rec_str(&rec, "start-time"), &rec_str(&rec, "end-time"));
     assert!((span_ns as f64 / 1e9 - rec_f64(&rec, "duration")).abs() < 0.002);
@@ -112,7 +129,15 @@ fn splice_one_session_of_three_files() {
     // FLV on request, same frames.
     let flv = td.path().join("out.flv");
     liverecord_ok(&[
-        "splice", "--index", s(&index), "--stream", "cam1", "--session", "1", "-o", s(&flv),
+        "splice",
+        "--index",
+        s(&index),
+        "--stream",
+        "cam1",
+        "--session",
+        "1",
+        "-o",
+        s(&flv),
     ]);
     assert_decodes(&flv);
     assert_eq!(packets_of(&flv, "v").len(), 180);
@@ -127,34 +152,61 @@ fn splice_wall_clock_range() {
     let recs = record_three_files(&td);
     let index = td.index_path();
     let t0 = parse_time(&rec_str(&recs[0], "start-time"));
-    let at = |secs: f64| {
-        iso((t0 + chrono::Duration::microseconds((secs * 1e6) as i64)).into())
-    };
+    let at = |secs: f64| iso((t0 + chrono::Duration::microseconds((secs * 1e6) as i64)).into());
     // From 1.5 s (snaps to the keyframe at 1.0 s) to 4.5 s, across all three files.
     let out = td.path().join("range.mp4");
     let o = liverecord_ok(&[
-        "splice", "--index", s(&index), "--stream", "cam1", "--from", &at(1.5), "--to", &at(4.5),
-        "-o", s(&out),
+        "splice",
+        "--index",
+        s(&index),
+        "--stream",
+        "cam1",
+        "--from",
+        &at(1.5),
+        "--to",
+        &at(4.5),
+        "-o",
+        s(&out),
     ]);
     assert_decodes(&out);
     let v = packets_of(&out, "v");
     assert_monotonic(&v, "video");
     // Frames 30 (the keyframe at 1.0 s) to 134 (4.467 s): 105 frames.
-    assert_eq!(v.len(), 105, "video frames from the keyframe at 1.0 s to 4.5 s");
+    assert_eq!(
+        v.len(),
+        105,
+        "video frames from the keyframe at 1.0 s to 4.5 s"
+    );
     assert!(v[0].key && v[0].pts.abs() < 1e-6, "first packet {:?}", v[0]);
     let got = span(&v);
-    assert!((got - 3.5).abs() <= FRAME, "video span {got} s, want 3.5 s (±1 frame)");
-    let all_v: Vec<String> = recs.iter().flat_map(|r| packet_hashes(&loc(r), "v")).collect();
+    assert!(
+        (got - 3.5).abs() <= FRAME,
+        "video span {got} s, want 3.5 s (±1 frame)"
+    );
+    let all_v: Vec<String> = recs
+        .iter()
+        .flat_map(|r| packet_hashes(&loc(r), "v"))
+        .collect();
     assert_eq!(packet_hashes(&out, "v"), all_v[30..135].to_vec());
     // The actual start: reported, in the metadata and in the index.
-    assert!(o.stdout.contains(&format!("start: {}", &at(1.0)[..23])), "{}", o.stdout);
+    assert!(
+        o.stdout.contains(&format!("start: {}", &at(1.0)[..23])),
+        "{}",
+        o.stdout
+    );
     let (_, tags) = format_info(&out);
     assert!(
-        tags["comment"].as_str().unwrap_or_default().contains("keyframe at 1.000 s"),
+        tags["comment"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("keyframe at 1.000 s"),
         "{tags}"
     );
     let rec = last_record(&td);
-    assert_eq!(parse_time(&rec_str(&rec, "start-time")), parse_time(&at(1.0)));
+    assert_eq!(
+        parse_time(&rec_str(&rec, "start-time")),
+        parse_time(&at(1.0))
+    );
     assert_eq!(rec_u64(&rec, "video-frames"), 105);
 }
 
@@ -195,7 +247,19 @@ fn splice_across_sessions_with_resolution_change() {
     let to = rec_str(&recs[4], "end-time");
     // Refused: the files, their caps, and the groups to splice instead.
     let o = liverecord_fails(
-        &["splice", "--index", s(&index), "--stream", "cam1", "--from", &from, "--to", &to, "-o", s(&out)],
+        &[
+            "splice",
+            "--index",
+            s(&index),
+            "--stream",
+            "cam1",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "-o",
+            s(&out),
+        ],
         4,
         &[
             "codec configuration changes",
@@ -223,24 +287,55 @@ fn splice_across_sessions_with_resolution_change() {
     for (i, ((f, t), group)) in groups.iter().zip(files_per_group).enumerate() {
         let out = td.path().join(format!("group{i}.mp4"));
         liverecord_ok(&[
-            "splice", "--index", s(&index), "--stream", "cam1", "--from", f, "--to", t, "-o", s(&out),
+            "splice",
+            "--index",
+            s(&index),
+            "--stream",
+            "cam1",
+            "--from",
+            f,
+            "--to",
+            t,
+            "-o",
+            s(&out),
         ]);
         assert_decodes(&out);
         for kind in ["v", "a"] {
-            let want: Vec<String> = group.iter().flat_map(|r| packet_hashes(&loc(r), kind)).collect();
-            assert_eq!(packet_hashes(&out, kind), want, "group {i} {kind}: frames differ");
+            let want: Vec<String> = group
+                .iter()
+                .flat_map(|r| packet_hashes(&loc(r), kind))
+                .collect();
+            assert_eq!(
+                packet_hashes(&out, kind),
+                want,
+                "group {i} {kind}: frames differ"
+            );
             assert_monotonic(&packets_of(&out, kind), kind);
         }
         let v = packets_of(&out, "v");
         let want = group.len() as f64 * 2.0;
-        assert!((span(&v) - want).abs() <= FRAME, "group {i}: {} s, want {want} s", span(&v));
+        assert!(
+            (span(&v) - want).abs() <= FRAME,
+            "group {i}: {} s, want {want} s",
+            span(&v)
+        );
     }
 
     // Sessions 1 and 2 with --keep-gaps: the 3 s between them stays.
     let gaps = td.path().join("gaps.mp4");
     let o = liverecord_ok(&[
-        "splice", "--index", s(&index), "--stream", "cam1", "--from", &groups[0].0, "--to",
-        &groups[0].1, "--keep-gaps", "-o", s(&gaps),
+        "splice",
+        "--index",
+        s(&index),
+        "--stream",
+        "cam1",
+        "--from",
+        &groups[0].0,
+        "--to",
+        &groups[0].1,
+        "--keep-gaps",
+        "-o",
+        s(&gaps),
     ]);
     assert!(o.stdout.contains("gap kept"), "{}", o.stdout);
     assert_decodes(&gaps);
@@ -251,7 +346,10 @@ fn splice_across_sessions_with_resolution_change() {
     // The gap: the wall-clock time between the last video frame of session
     // 1 (4.0 s) and session 2's start (its audio end-time, 4.005 s, + 3 s).
     let jump = v[120].pts - v[119].pts - FRAME;
-    assert!((jump - 3.0).abs() <= FRAME, "gap in the output: {jump} s, want 3 s (±1 frame)");
+    assert!(
+        (jump - 3.0).abs() <= FRAME,
+        "gap in the output: {jump} s, want 3 s (±1 frame)"
+    );
     assert!((span(&v) - 11.0).abs() <= 2.0 * FRAME, "{} s", span(&v));
 }
 
@@ -282,17 +380,51 @@ fn splice_part_without_audio() {
     let (from, to) = ("2026-12-01T10:00:00Z", "2026-12-01T10:00:10Z");
     let out = td.path().join("mixed.mp4");
     liverecord_fails(
-        &["splice", "--index", s(&index), "--stream", "cam1", "--from", from, "--to", to, "-o", s(&out)],
+        &[
+            "splice",
+            "--index",
+            s(&index),
+            "--stream",
+            "cam1",
+            "--from",
+            from,
+            "--to",
+            to,
+            "-o",
+            s(&out),
+        ],
         4,
-        &["have no audio stream", recs[1]["location"].as_str().unwrap(), "--video-only"],
+        &[
+            "have no audio stream",
+            recs[1]["location"].as_str().unwrap(),
+            "--video-only",
+        ],
         &out,
     );
     liverecord_ok(&[
-        "splice", "--index", s(&index), "--stream", "cam1", "--from", from, "--to", to,
-        "--video-only", "-o", s(&out),
+        "splice",
+        "--index",
+        s(&index),
+        "--stream",
+        "cam1",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--video-only",
+        "-o",
+        s(&out),
     ]);
     assert_decodes(&out);
-    let p = probe(&["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", s(&out)]);
+    let p = probe(&[
+        "-v",
+        "error",
+        "-show_entries",
+        "stream=codec_type",
+        "-of",
+        "csv=p=0",
+        s(&out),
+    ]);
     assert_eq!(p.trim(), "video", "streams of the video-only output");
     assert_eq!(packets_of(&out, "v").len(), 120);
     assert_monotonic(&packets_of(&out, "v"), "video");

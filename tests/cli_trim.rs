@@ -3,9 +3,9 @@
 //! the keyframe at or before --from, the end is --to), and the error cases
 //! of `splice` and `trim`: message, exit code, no output and no `.part`.
 
-mod common;
 #[path = "common/cli.rs"]
 mod cli;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,11 +43,29 @@ fn loc(r: &Record) -> PathBuf {
 /// Trims `input` and checks the output against the input's packets: the
 /// video starts at the keyframe at `start` s (at or before `from`) and ends
 /// before `to`; the audio covers [start, to). Returns the command's output.
-fn trim_and_check(td: &TestDir, input: &Path, from: &str, to: &str, start: f64, to_s: f64) -> Output {
-    let out = td.path().join(format!("trim-{from}-{to}.mp4").replace(':', "_"));
+fn trim_and_check(
+    td: &TestDir,
+    input: &Path,
+    from: &str,
+    to: &str,
+    start: f64,
+    to_s: f64,
+) -> Output {
+    let out = td
+        .path()
+        .join(format!("trim-{from}-{to}.mp4").replace(':', "_"));
     let index = td.index_path();
     let o = liverecord_ok(&[
-        "trim", s(input), "-o", s(&out), "--from", from, "--to", to, "--index", s(&index),
+        "trim",
+        s(input),
+        "-o",
+        s(&out),
+        "--from",
+        from,
+        "--to",
+        to,
+        "--index",
+        s(&index),
     ]);
     assert!(!part_of(&out).exists());
     assert_decodes(&out);
@@ -61,11 +79,19 @@ fn trim_and_check(td: &TestDir, input: &Path, from: &str, to: &str, start: f64, 
             .filter(|(p, _)| p.pts >= start - eps && p.pts < to_s - eps)
             .map(|(_, h)| h.clone())
             .collect();
-        assert_eq!(packet_hashes(&out, kind), want, "{what}: frames of {from}..{to}");
+        assert_eq!(
+            packet_hashes(&out, kind),
+            want,
+            "{what}: frames of {from}..{to}"
+        );
         let pk = packets_of(&out, kind);
         assert_monotonic(&pk, what);
         if kind == "v" {
-            assert!(pk[0].key && pk[0].pts.abs() < 1e-6, "first video packet {:?}", pk[0]);
+            assert!(
+                pk[0].key && pk[0].pts.abs() < 1e-6,
+                "first video packet {:?}",
+                pk[0]
+            );
             let got = span(&pk);
             assert!(
                 (got - (to_s - start)).abs() <= FRAME,
@@ -76,13 +102,26 @@ fn trim_and_check(td: &TestDir, input: &Path, from: &str, to: &str, start: f64, 
     }
     let (_, tags) = format_info(&out);
     let comment = tags["comment"].as_str().unwrap_or_default();
-    assert!(comment.contains(&format!("starts at {start:.3} s")), "{tags}");
-    assert!(o.stdout.contains(&format!("start: {start:.3} s")), "{}", o.stdout);
+    assert!(
+        comment.contains(&format!("starts at {start:.3} s")),
+        "{tags}"
+    );
+    assert!(
+        o.stdout.contains(&format!("start: {start:.3} s")),
+        "{}",
+        o.stdout
+    );
     let rec = read_index(&index).pop().expect("no index line");
     assert_eq!(rec_str(&rec, "reason"), "trimmed");
     assert_eq!(rec_str(&rec, "location"), s(&out));
-    assert_eq!(rec_u64(&rec, "video-frames"), packets_of(&out, "v").len() as u64);
-    assert_eq!(rec_u64(&rec, "audio-frames"), packets_of(&out, "a").len() as u64);
+    assert_eq!(
+        rec_u64(&rec, "video-frames"),
+        packets_of(&out, "v").len() as u64
+    );
+    assert_eq!(
+        rec_u64(&rec, "audio-frames"),
+        packets_of(&out, "a").len() as u64
+    );
     o
 }
 
@@ -96,10 +135,17 @@ fn trim_snaps_to_the_keyframe_before() {
     trim_and_check(&td, &input, "2.5", "4.2", 2.0, 4.2);
     let rec = read_index(&td.index_path()).pop().unwrap();
     assert_eq!(rec_u64(&rec, "video-frames"), 66);
-    assert_eq!(rec["source-file-ids"], serde_json::json!([rec_str(&recs[0], "file-id")]));
+    assert_eq!(
+        rec["source-file-ids"],
+        serde_json::json!([rec_str(&recs[0], "file-id")])
+    );
     let t0 = parse_time(&rec_str(&recs[0], "start-time"));
     let t = parse_time(&rec_str(&rec, "start-time"));
-    assert_eq!((t - t0).num_milliseconds(), 2000, "start-time of the trimmed file");
+    assert_eq!(
+        (t - t0).num_milliseconds(),
+        2000,
+        "start-time of the trimmed file"
+    );
     // On a keyframe, HH:MM:SS form.
     trim_and_check(&td, &input, "00:00:03.000", "00:00:05.5", 3.0, 5.5);
     // Before the first keyframe boundary.
@@ -114,19 +160,51 @@ fn trim_errors() {
     let index = td.index_path();
     let out = td.path().join("t.mp4");
     let (i, o, x) = (s(&input), s(&out), s(&index));
-    liverecord_fails(&["trim", i, "-o", o, "--from", "9", "--to", "12", "--index", x], 2, &["past the end"], &out);
-    liverecord_fails(&["trim", i, "-o", o, "--from", "3", "--to", "2", "--index", x], 2, &["--from must be before --to"], &out);
-    liverecord_fails(&["trim", i, "-o", o, "--from", "abc", "--index", x], 2, &["invalid media time"], &out);
+    liverecord_fails(
+        &[
+            "trim", i, "-o", o, "--from", "9", "--to", "12", "--index", x,
+        ],
+        2,
+        &["past the end"],
+        &out,
+    );
+    liverecord_fails(
+        &["trim", i, "-o", o, "--from", "3", "--to", "2", "--index", x],
+        2,
+        &["--from must be before --to"],
+        &out,
+    );
+    liverecord_fails(
+        &["trim", i, "-o", o, "--from", "abc", "--index", x],
+        2,
+        &["invalid media time"],
+        &out,
+    );
     let missing = td.path().join("nope.mp4");
-    liverecord_fails(&["trim", s(&missing), "-o", o, "--from", "1", "--index", x], 4, &["does not exist"], &out);
+    liverecord_fails(
+        &["trim", s(&missing), "-o", o, "--from", "1", "--index", x],
+        4,
+        &["does not exist"],
+        &out,
+    );
     let text = td.path().join("not-a-video.mp4");
     std::fs::write(&text, "hello\n").unwrap();
-    liverecord_fails(&["trim", s(&text), "-o", o, "--from", "1", "--index", x], 4, &["cannot read", "not-a-video.mp4"], &out);
+    liverecord_fails(
+        &["trim", s(&text), "-o", o, "--from", "1", "--index", x],
+        4,
+        &["cannot read", "not-a-video.mp4"],
+        &out,
+    );
     // Unwritable output: its directory is a regular file.
     let blocker = td.path().join("blocker");
     std::fs::write(&blocker, "x").unwrap();
     let bad = blocker.join("t.mp4");
-    liverecord_fails(&["trim", i, "-o", s(&bad), "--from", "1", "--index", x], 5, &["cannot write the output", "blocker"], &bad);
+    liverecord_fails(
+        &["trim", i, "-o", s(&bad), "--from", "1", "--index", x],
+        5,
+        &["cannot write the output", "blocker"],
+        &bad,
+    );
     // An existing output is kept unless --force.
     std::fs::write(&out, "keep me").unwrap();
     let e = liverecord(&["trim", i, "-o", o, "--from", "1", "--index", x]);
@@ -147,24 +225,118 @@ fn splice_errors() {
     let out = td.path().join("s.mp4");
     let (o, x) = (s(&out), s(&index));
     // No matching files.
-    liverecord_fails(&["splice", "--index", x, "--stream", "cam1", "--session", "9", "-o", o], 3, &["no MP4 recordings", "session 9"], &out);
-    liverecord_fails(&["splice", "--index", x, "--stream", "other", "--session", "1", "-o", o], 3, &["no MP4 recordings", "stream other"], &out);
     liverecord_fails(
-        &["splice", "--index", x, "--stream", "cam1", "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z", "-o", o],
+        &[
+            "splice",
+            "--index",
+            x,
+            "--stream",
+            "cam1",
+            "--session",
+            "9",
+            "-o",
+            o,
+        ],
+        3,
+        &["no MP4 recordings", "session 9"],
+        &out,
+    );
+    liverecord_fails(
+        &[
+            "splice",
+            "--index",
+            x,
+            "--stream",
+            "other",
+            "--session",
+            "1",
+            "-o",
+            o,
+        ],
+        3,
+        &["no MP4 recordings", "stream other"],
+        &out,
+    );
+    liverecord_fails(
+        &[
+            "splice",
+            "--index",
+            x,
+            "--stream",
+            "cam1",
+            "--from",
+            "2020-01-01T00:00:00Z",
+            "--to",
+            "2020-01-02T00:00:00Z",
+            "-o",
+            o,
+        ],
         3,
         &["no MP4 recordings"],
         &out,
     );
     // Usage errors.
-    liverecord_fails(&["splice", "--index", x, "--stream", "cam1", "-o", o], 2, &["--session"], &out);
-    liverecord_fails(&["splice", "--index", x, "--stream", "cam1", "--from", "yesterday", "--to", "2020-01-02T00:00:00Z", "-o", o], 2, &["invalid time"], &out);
+    liverecord_fails(
+        &["splice", "--index", x, "--stream", "cam1", "-o", o],
+        2,
+        &["--session"],
+        &out,
+    );
+    liverecord_fails(
+        &[
+            "splice",
+            "--index",
+            x,
+            "--stream",
+            "cam1",
+            "--from",
+            "yesterday",
+            "--to",
+            "2020-01-02T00:00:00Z",
+            "-o",
+            o,
+        ],
+        2,
+        &["invalid time"],
+        &out,
+    );
     let no_index = td.path().join("missing.jsonl");
-    liverecord_fails(&["splice", "--index", s(&no_index), "--stream", "cam1", "--session", "1", "-o", o], 2, &["no index"], &out);
+    liverecord_fails(
+        &[
+            "splice",
+            "--index",
+            s(&no_index),
+            "--stream",
+            "cam1",
+            "--session",
+            "1",
+            "-o",
+            o,
+        ],
+        2,
+        &["no index"],
+        &out,
+    );
     // Unwritable output.
     let blocker = td.path().join("blocker");
     std::fs::write(&blocker, "x").unwrap();
     let bad = blocker.join("s.mp4");
-    liverecord_fails(&["splice", "--index", x, "--stream", "cam1", "--session", "1", "-o", s(&bad)], 5, &["cannot write the output"], &bad);
+    liverecord_fails(
+        &[
+            "splice",
+            "--index",
+            x,
+            "--stream",
+            "cam1",
+            "--session",
+            "1",
+            "-o",
+            s(&bad),
+        ],
+        5,
+        &["cannot write the output"],
+        &bad,
+    );
     // HLS/FLV/AAC records only: refused.
     let mut flv = recs[0].clone();
     flv.insert("format".into(), "flv".into());
@@ -175,11 +347,44 @@ fn splice_errors() {
     let mut text = std::fs::read_to_string(&index).unwrap();
     text.push_str(&line);
     std::fs::write(&index, &text).unwrap();
-    liverecord_fails(&["splice", "--index", x, "--stream", "cam1", "--session", "7", "-o", o], 3, &["found only flv", "MP4 recordings only"], &out);
+    liverecord_fails(
+        &[
+            "splice",
+            "--index",
+            x,
+            "--stream",
+            "cam1",
+            "--session",
+            "7",
+            "-o",
+            o,
+        ],
+        3,
+        &["found only flv", "MP4 recordings only"],
+        &out,
+    );
     // A listed file missing on disk.
     let gone = loc(&recs[1]);
     std::fs::remove_file(&gone).unwrap();
-    liverecord_fails(&["splice", "--index", x, "--stream", "cam1", "--session", "1", "-o", o], 4, &["missing on disk", s(&gone)], &out);
+    liverecord_fails(
+        &[
+            "splice",
+            "--index",
+            x,
+            "--stream",
+            "cam1",
+            "--session",
+            "1",
+            "-o",
+            o,
+        ],
+        4,
+        &["missing on disk", s(&gone)],
+        &out,
+    );
     let all = read_index(&index);
-    assert!(all.iter().all(|r| rec_str(r, "reason") != "spliced"), "an index line was added");
+    assert!(
+        all.iter().all(|r| rec_str(r, "reason") != "spliced"),
+        "an index line was added"
+    );
 }

@@ -68,7 +68,10 @@ pub fn run_bounded(program: &str, args: &[&str], timeout: Duration, install: &st
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{program} {} did not finish within {timeout:?}", args.join(" "));
+            panic!(
+                "{program} {} did not finish within {timeout:?}",
+                args.join(" ")
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -227,7 +230,13 @@ pub fn packet_hashes(path: &Path, stream: &str) -> Vec<String> {
         TOOL_TIMEOUT,
         FFMPEG,
     );
-    assert_eq!(o.code, 0, "framemd5 of {} failed: {}", path.display(), o.stderr);
+    assert_eq!(
+        o.code,
+        0,
+        "framemd5 of {} failed: {}",
+        path.display(),
+        o.stderr
+    );
     o.stdout
         .lines()
         .filter(|l| !l.starts_with('#'))

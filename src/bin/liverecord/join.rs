@@ -94,6 +94,8 @@ struct Joiner<'a> {
 
 /// The state of one part while it is read.
 struct Current {
+    /// The part's file, for messages.
+    file: String,
     start: i64,
     offset: i64,
     lead: Kind,
@@ -305,6 +307,7 @@ impl Joiner<'_> {
             )?);
         }
         let mut cur = Current {
+            file: part.path.display().to_string(),
             start,
             offset,
             lead,
@@ -338,8 +341,11 @@ impl Joiner<'_> {
         let (pts, dts) = (f.pts + c.offset, f.dts + c.offset);
         if self.last_dts[k].is_some_and(|d| dts <= d) || dts < 0 {
             return Err(Error::input(format!(
-                "{} timestamps do not increase at {:.3} s of the output",
+                "{}: {} decoding timestamps do not increase at {:.3} s of the file \
+                 ({:.3} s of the output); the file cannot be copied without re-encoding",
+                c.file,
                 f.kind.name(),
+                f.dts as f64 / 1e9,
                 dts as f64 / 1e9
             )));
         }

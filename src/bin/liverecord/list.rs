@@ -119,7 +119,11 @@ fn table(records: &[IndexRecord]) -> String {
         i += group.len();
         let total: f64 = group.iter().map(|r| r.duration).sum();
         let first = group.first().map_or("", |r| r.start_time.as_str());
-        let last = group.iter().map(|r| r.end_time.as_str()).max().unwrap_or("");
+        let last = group
+            .iter()
+            .map(|r| r.end_time.as_str())
+            .max()
+            .unwrap_or("");
         if !text.is_empty() {
             text.push('\n');
         }

@@ -87,7 +87,12 @@ pub fn check_index_writable(path: &Path) -> Result<()> {
         .append(true)
         .open(path)
         .map(drop)
-        .map_err(|e| Error::usage(format!("cannot append to the index {}: {e}", path.display())))
+        .map_err(|e| {
+            Error::usage(format!(
+                "cannot append to the index {}: {e}",
+                path.display()
+            ))
+        })
 }
 
 /// What an output is made of, for its index line.

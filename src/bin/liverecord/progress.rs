@@ -17,9 +17,9 @@ impl Progress {
             return Progress { bar: None };
         }
         let bar = ProgressBar::new(total_ns / 1_000_000);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} ms of media ({eta} left)",
-        ) {
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ms of media ({eta} left)")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(what.to_owned());

@@ -9,8 +9,8 @@
 //! [`STALL`] is an error.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -157,7 +157,9 @@ struct Demux {
     all_pads: Arc<AtomicBool>,
 }
 
-fn demux(path: &Path, want: [bool; 2], tx: SyncSender<Item>) -> Result<Demux> {
+/// With `tx` `None` (a probe), every stream goes to a fakesink: nothing
+/// waits on a channel, so stopping the pipeline never blocks.
+fn demux(path: &Path, want: [bool; 2], tx: Option<SyncSender<Item>>) -> Result<Demux> {
     gst::init().map_err(|e| Error::failed(format!("cannot initialise GStreamer: {e}")))?;
     for f in ["filesrc", "qtdemux", "appsink", "fakesink"] {
         require(f)?;
@@ -185,8 +187,18 @@ fn demux(path: &Path, want: [bool; 2], tx: SyncSender<Item>) -> Result<Demux> {
             return;
         };
         let taken = |k: Kind| pads.iter().any(|(kk, _)| *kk == k);
-        let sink: gst::Element = match kind {
-            Some(k) if want[k as usize] && !taken(k) => {
+        let sink: gst::Element = match (kind, &tx) {
+            (Some(k), None) if !taken(k) => {
+                pads.push((k, pad.clone()));
+                match gst::ElementFactory::make("fakesink")
+                    .property("sync", false)
+                    .build()
+                {
+                    Ok(s) => s,
+                    Err(_) => return,
+                }
+            }
+            (Some(k), Some(tx)) if want[k as usize] && !taken(k) => {
                 let appsink = gst_app::AppSink::builder().sync(false).build();
                 let tx_sample = tx.clone();
                 let tx_eos = tx.clone();
@@ -241,13 +253,15 @@ fn input_error(path: &Path, what: &str) -> Error {
 /// Reads the header of an MP4 file: its streams, their caps and the
 /// duration. Bounded by [`STALL`].
 pub fn probe(path: &Path) -> Result<Probe> {
-    let (tx, _rx) = mpsc::sync_channel(1);
-    let d = demux(path, [true, true], tx)?;
+    let d = demux(path, [true, true], None)?;
     let result = (|| {
         d.pipeline
             .set_state(gst::State::Paused)
             .map_err(|_| input_error(path, "not a readable MP4 file"))?;
-        let bus = d.pipeline.bus().ok_or_else(|| input_error(path, "no bus"))?;
+        let bus = d
+            .pipeline
+            .bus()
+            .ok_or_else(|| input_error(path, "no bus"))?;
         let deadline = Instant::now() + STALL;
         // The sinks are added with the pads, after the pipeline reached
         // PAUSED: no ASYNC_DONE to wait for; wait for no-more-pads.
@@ -298,7 +312,7 @@ impl Reader {
     /// Starts reading the streams `want` (by [`Kind`]), which the file must have.
     pub fn open(path: &Path, want: [bool; 2]) -> Result<Reader> {
         let (tx, rx) = mpsc::sync_channel(64);
-        let d = demux(path, want, tx)?;
+        let d = demux(path, want, Some(tx))?;
         let r = Reader {
             path: path.to_owned(),
             pipeline: d.pipeline,

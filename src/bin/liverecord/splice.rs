@@ -161,7 +161,11 @@ pub fn run(args: Args) -> Result<()> {
     output::append_or_remove(&args.index, &args.output, &rec)?;
 
     if args.json {
-        println!("{}", rec.to_line().map_or_else(|e| e.to_string(), |l| l.trim_end().to_owned()));
+        println!(
+            "{}",
+            rec.to_line()
+                .map_or_else(|e| e.to_string(), |l| l.trim_end().to_owned())
+        );
         return Ok(());
     }
     println!(
@@ -175,8 +179,13 @@ pub fn run(args: Args) -> Result<()> {
         size
     );
     match args.from {
-        Some(f) => println!(
+        Some(f) if start <= f => println!(
             "start: {} (keyframe at or before the requested {})",
+            wall_ms(start),
+            wall_ms(f)
+        ),
+        Some(f) => println!(
+            "start: {} (the first recording after the requested {})",
             wall_ms(start),
             wall_ms(f)
         ),
@@ -195,7 +204,10 @@ pub fn run(args: Args) -> Result<()> {
             line.push_str(&format!(", {} s gap kept", secs(p.gap)));
         }
         if p.shift > 0 {
-            line.push_str(&format!(", moved {} s later (audio overlap)", secs(p.shift)));
+            line.push_str(&format!(
+                ", moved {} s later (audio overlap)",
+                secs(p.shift)
+            ));
         }
         println!("{line}");
     }
@@ -237,7 +249,10 @@ fn select_records(args: &Args) -> Result<Vec<(IndexRecord, DateTime<Utc>)>> {
         };
         // The next file of the stream starts where this one's video ended
         // (same session, or a new session after a caps change).
-        if let Some(ns) = mp4.get(i + 1).and_then(|n| parse_record_time(&n.start_time)) {
+        if let Some(ns) = mp4
+            .get(i + 1)
+            .and_then(|n| parse_record_time(&n.start_time))
+        {
             if ns > start {
                 end = end.min(ns);
             }
@@ -347,7 +362,9 @@ fn choose_streams(sources: &[Source], video_only: bool) -> Result<[bool; 2]> {
         streams[k as usize] = true;
     }
     if streams == [false, false] {
-        return Err(Error::input("the selected files have no video and no audio to splice"));
+        return Err(Error::input(
+            "the selected files have no video and no audio to splice",
+        ));
     }
     Ok(streams)
 }
@@ -360,7 +377,12 @@ fn check_compatible(sources: &[Source], streams: [bool; 2]) -> Result<()> {
         [Kind::Video, Kind::Audio]
             .iter()
             .filter(|k| streams[**k as usize])
-            .map(|k| s.probe.caps[*k as usize].as_ref().map(|c| compat_key(c)).unwrap_or_default())
+            .map(|k| {
+                s.probe.caps[*k as usize]
+                    .as_ref()
+                    .map(|c| compat_key(c))
+                    .unwrap_or_default()
+            })
             .collect()
     };
     let mut groups: Vec<(usize, usize)> = vec![(0, 0)];
@@ -377,10 +399,13 @@ fn check_compatible(sources: &[Source], streams: [bool; 2]) -> Result<()> {
         return Ok(());
     }
     let (a, b) = (&sources[groups[0].1], &sources[groups[1].0]);
+    // Name only the streams whose configuration changes.
+    let caps_key = |s: &Source, k: Kind| s.probe.caps[k as usize].as_ref().map(|c| compat_key(c));
+    let differs = |k: Kind| streams[k as usize] && caps_key(a, k) != caps_key(b, k);
     let describe = |s: &Source| -> String {
         [Kind::Video, Kind::Audio]
             .iter()
-            .filter(|k| streams[**k as usize])
+            .filter(|k| differs(**k))
             .filter_map(|k| s.probe.caps[*k as usize].as_ref().map(|c| describe_caps(c)))
             .collect::<Vec<_>>()
             .join("; ")

@@ -42,7 +42,9 @@ pub fn parse_wall(s: &str) -> Result<DateTime<Utc>, String> {
 /// Returns nanoseconds.
 pub fn parse_media(s: &str) -> Result<u64, String> {
     let bad = || {
-        format!("invalid media time {s:?}: expected seconds (12.5) or HH:MM:SS(.mmm) (00:01:02.500)")
+        format!(
+            "invalid media time {s:?}: expected seconds (12.5) or HH:MM:SS(.mmm) (00:01:02.500)"
+        )
     };
     let t = s.trim();
     let parts: Vec<&str> = t.split(':').collect();

@@ -96,9 +96,14 @@ pub fn run(args: Args) -> Result<()> {
             args.index.display()
         );
     }
-    let start_wall = source.as_ref().and_then(|r| parse_record_time(&r.start_time));
+    let start_wall = source
+        .as_ref()
+        .and_then(|r| parse_record_time(&r.start_time));
 
-    let to = args.to.map(|t| t as i64).filter(|&t| duration.is_none_or(|d| t < d));
+    let to = args
+        .to
+        .map(|t| t as i64)
+        .filter(|&t| duration.is_none_or(|d| t < d));
     let part = Part {
         path: args.input.clone(),
         probe: probe.clone(),
@@ -109,7 +114,10 @@ pub fn run(args: Args) -> Result<()> {
     let input_name = args.input.display().to_string();
     let (req_from, req_to) = (args.from, args.to);
     let comment = move |start: i64| {
-        let mut c = format!("liverecord trim of {input_name}: starts at {} s", secs(start));
+        let mut c = format!(
+            "liverecord trim of {input_name}: starts at {} s",
+            secs(start)
+        );
         if let Some(f) = req_from {
             c.push_str(&format!(
                 " (the keyframe at or before the requested start {} s)",
@@ -182,7 +190,11 @@ pub fn run(args: Args) -> Result<()> {
         outcome.frames[1],
         size
     );
-    let requested = |t: Option<u64>| t.map_or(String::new(), |t| format!(" (requested {} s)", secs(t as i64)));
+    let requested = |t: Option<u64>| {
+        t.map_or(String::new(), |t| {
+            format!(" (requested {} s)", secs(t as i64))
+        })
+    };
     println!(
         "start: {} s of the input, the keyframe at or before --from{}; end: {} s{}",
         secs(start),

@@ -141,7 +141,9 @@ impl Writer {
             let mux_pad = mux
                 .request_pad(&templ, None, None)
                 .ok_or_else(|| failed(part, "the muxer gave no pad"))?;
-            let src_pad = src.static_pad("src").ok_or_else(|| failed(part, "no src pad"))?;
+            let src_pad = src
+                .static_pad("src")
+                .ok_or_else(|| failed(part, "no src pad"))?;
             src_pad.link(&mux_pad).map_err(|e| failed(part, e))?;
             srcs[kind as usize] = Some(src);
         }
