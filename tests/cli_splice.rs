@@ -429,3 +429,53 @@ fn splice_part_without_audio() {
     assert_eq!(packets_of(&out, "v").len(), 120);
     assert_monotonic(&packets_of(&out, "v"), "video");
 }
+
+#[test]
+fn splice_audio_only_recordings() {
+    require_elements(&["audiotestsrc", "avenc_aac", "aacparse", "mp4mux"]);
+    let td = TestDir::new();
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec stream-id=radio record-type=audio record-interval=2 {} ! rec.audio",
+        audio_branch(Some(audio_buffers_for(5.0)), false)
+    ));
+    r.set_location(&td);
+    r.play();
+    r.wait_eos(TIMEOUT);
+    r.stop();
+    drop(r);
+    let mut recs = read_index(&td.index_path());
+    recs.sort_by_key(|r| rec_u64(r, "index"));
+    assert!(recs.len() >= 2, "index: {recs:#?}");
+    let index = td.index_path();
+    let out = td.path().join("radio.m4a");
+    liverecord_ok(&[
+        "splice",
+        "--index",
+        s(&index),
+        "--stream",
+        "radio",
+        "--session",
+        "1",
+        "-o",
+        s(&out),
+    ]);
+    assert_decodes(&out);
+    let want: Vec<String> = recs
+        .iter()
+        .flat_map(|r| packet_hashes(&loc(r), "a"))
+        .collect();
+    assert_eq!(
+        packet_hashes(&out, "a"),
+        want,
+        "audio frames differ from the inputs'"
+    );
+    let pk = packets_of(&out, "a");
+    assert_monotonic(&pk, "audio");
+    let sum: f64 = recs.iter().map(|r| span(&packets_of(&loc(r), "a"))).sum();
+    assert!(
+        (span(&pk) - sum).abs() < 0.022,
+        "{} s, want {sum} s",
+        span(&pk)
+    );
+    assert_eq!(rec_u64(&last_record(&td), "video-frames"), 0);
+}
