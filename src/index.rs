@@ -39,6 +39,11 @@ pub struct IndexRecord {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playback_url: Option<String>,
+    /// For a file made from other files (`liverecord splice` and `trim`,
+    /// `reason` `spliced` or `trimmed`): the `file-id`s of its sources, in
+    /// order. Empty, and left out of the JSON, for recorded files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_file_ids: Vec<String>,
 }
 
 impl IndexRecord {
@@ -166,6 +171,57 @@ pub fn scan(path: &Path, stream_id: &str) -> io::Result<Resume> {
     Ok(resume)
 }
 
+/// A line of the index that [`read`] could not take as an [`IndexRecord`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it was skipped (the JSON error).
+    pub error: String,
+}
+
+/// Everything [`read`] found in an index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Contents {
+    /// The records, in file order.
+    pub records: Vec<IndexRecord>,
+    /// Malformed lines (bad JSON, invalid UTF-8, missing fields, a line cut
+    /// short by a crash), in file order. Blank lines are not counted.
+    pub skipped: Vec<SkippedLine>,
+}
+
+/// Reads every record of the index at `path`, skipping malformed lines (the
+/// caller decides how to report [`Contents::skipped`]). Errors, a missing
+/// file included, name the path.
+pub fn read(path: &Path) -> io::Result<Contents> {
+    let file = fs::File::open(path).map_err(|e| with_path(path, &e, e.kind()))?;
+    let mut contents = Contents::default();
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| with_path(path, &e, e.kind()))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<IndexRecord>(&line) {
+            Ok(rec) => contents.records.push(rec),
+            Err(e) => contents.skipped.push(SkippedLine {
+                line: number,
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok(contents)
+}
+
 /// ISO 8601 UTC with microseconds: `2026-11-24T01:02:03.000123Z`.
 pub fn iso8601(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -221,6 +277,7 @@ mod tests {
             audio_frames: 2882,
             reason: "interval".to_owned(),
             playback_url: None,
+            source_file_ids: Vec::new(),
         }
     }
 
@@ -419,6 +476,45 @@ mod tests {
         assert_eq!(none.next_session, 1);
         assert!(none.next_index.is_empty());
         assert_eq!(none.skipped_lines, 6);
+    }
+
+    #[test]
+    fn read_skips_malformed_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.jsonl");
+        let mut f = fs::File::create(&path).unwrap();
+        let mut spliced = record("cam1", 1, 0, "mp4");
+        spliced.reason = "spliced".to_owned();
+        spliced.source_file_ids = vec!["a".to_owned(), "b".to_owned()];
+        f.write_all(record("cam1", 1, 1, "mp4").to_line().unwrap().as_bytes())
+            .unwrap();
+        f.write_all(b"not json\n\n").unwrap();
+        f.write_all(b"{\"stream-id\":\"cam1\"}\n").unwrap();
+        f.write_all(spliced.to_line().unwrap().as_bytes()).unwrap();
+        let full = record("cam1", 1, 2, "mp4").to_line().unwrap();
+        f.write_all(&full.as_bytes()[..full.len() / 2]).unwrap();
+        drop(f);
+
+        let c = read(&path).unwrap();
+        assert_eq!(c.records, vec![record("cam1", 1, 1, "mp4"), spliced]);
+        let lines: Vec<usize> = c.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 4, 6]);
+        assert!(c.skipped.iter().all(|s| !s.error.is_empty()));
+
+        let err = read(&dir.path().join("nope.jsonl")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("nope.jsonl"), "{err}");
+    }
+
+    #[test]
+    fn source_file_ids_only_when_set() {
+        let mut rec = record("cam1", 1, 0, "mp4");
+        assert!(!rec.to_line().unwrap().contains("source-file-ids"));
+        rec.source_file_ids = vec!["x-1".to_owned()];
+        let line = rec.to_line().unwrap();
+        assert!(line.contains("\"source-file-ids\":[\"x-1\"]"), "{line}");
+        let back: IndexRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, rec);
     }
 
     #[test]

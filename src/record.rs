@@ -75,6 +75,7 @@ impl Recorder {
             video_frames: file.video_frames,
             audio_frames: file.audio_frames,
             reason: end.reason.to_string(),
+            source_file_ids: Vec::new(),
         }
     }
 }
