@@ -479,3 +479,51 @@ fn splice_audio_only_recordings() {
     );
     assert_eq!(rec_u64(&last_record(&td), "video-frames"), 0);
 }
+
+/// B-frames (as OBS and ffmpeg send them): files whose DTS start before
+/// zero are read and joined with every frame, in order.
+#[test]
+fn splice_files_with_bframes() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec stream-id=bf record-interval=2 \
+         videotestsrc num-buffers=180 pattern=ball \
+         ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+         ! x264enc key-int-max=30 bframes=2 speed-preset=ultrafast \
+         ! h264parse ! queue ! rec.video {} ! queue ! rec.audio",
+        audio_branch(Some(audio_buffers_for(6.0)), false)
+    ));
+    r.set_location(&td);
+    r.play();
+    r.wait_eos(TIMEOUT);
+    r.stop();
+    let recs = read_index(&td.index_path());
+    assert_eq!(recs.len(), 3, "index: {recs:#?}");
+    let out = td.path().join("bf.mp4");
+    let index = td.index_path();
+    liverecord_ok(&[
+        "splice",
+        "--index",
+        s(&index),
+        "--stream",
+        "bf",
+        "--session",
+        "1",
+        "-o",
+        s(&out),
+    ]);
+    assert_decodes(&out);
+    let pk = packets_of(&out, "v");
+    assert_eq!(pk.len(), 180, "video frames in the output");
+    assert_monotonic(&pk, "video");
+    let want: Vec<String> = recs
+        .iter()
+        .flat_map(|r| packet_hashes(&loc(r), "v"))
+        .collect();
+    assert_eq!(
+        packet_hashes(&out, "v"),
+        want,
+        "video packets differ from the inputs'"
+    );
+}

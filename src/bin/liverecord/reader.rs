@@ -200,6 +200,10 @@ fn demux(path: &Path, want: [bool; 2], tx: Option<SyncSender<Item>>) -> Result<D
             }
             (Some(k), Some(tx)) if want[k as usize] && !taken(k) => {
                 let appsink = gst_app::AppSink::builder().sync(false).build();
+                // No preroll: qtdemux has one streaming thread, which a
+                // prerolling sink would block before the other sink gets
+                // data (B-frame files start with a DTS before zero).
+                appsink.set_property("async", false);
                 let tx_sample = tx.clone();
                 let tx_eos = tx.clone();
                 appsink.set_callbacks(
