@@ -113,6 +113,7 @@ impl LiveRecordSink {
             }
             gst::info!(CAT, imp = self, "No data for {}: interruption", idle);
             let resume = state.breaks.idle_break();
+            state.forget_audio_position(resume);
             state.stats.interruptions += 1;
             state.sessions.next();
             eos = state.close_all_now(CloseReason::Interrupted);
@@ -122,6 +123,7 @@ impl LiveRecordSink {
         }
         self.notify();
         send_eos(eos);
+        self.start_ready();
         self.finish_playlists();
     }
 
