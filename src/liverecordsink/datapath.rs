@@ -323,11 +323,12 @@ impl LiveRecordSink {
     /// Starts the writers of files that were waiting for audio and can go
     /// on now (the stream ended or stopped). Called without locks.
     pub(super) fn start_ready(&self) {
-        let ready = self
+        let (ready, eos) = self
             .lock_state()
             .as_mut()
             .map(|s| s.take_ready())
             .unwrap_or_default();
+        send_eos(eos);
         for (ci, key) in ready {
             let _ = self.start_writer(ci, key, None);
         }
@@ -511,11 +512,21 @@ impl LiveRecordSink {
     }
 }
 
-/// Sends EOS into writer inputs.
+/// Sends EOS into writer inputs. Several at once go in parallel: a muxer
+/// may hold one input's thread until another input gets data or EOS, and
+/// EOS on that input's pad must not wait behind it.
 pub(super) fn send_eos(pads: Vec<gst::Pad>) {
-    for p in pads {
-        p.push_event(gst::event::Eos::new());
+    if pads.len() < 2 {
+        for p in pads {
+            p.push_event(gst::event::Eos::new());
+        }
+        return;
     }
+    std::thread::scope(|scope| {
+        for p in &pads {
+            scope.spawn(move || p.push_event(gst::event::Eos::new()));
+        }
+    });
 }
 
 /// Asks upstream of `pad` for a keyframe with its headers.
