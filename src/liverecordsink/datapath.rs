@@ -323,12 +323,11 @@ impl LiveRecordSink {
     /// Starts the writers of files that were waiting for audio and can go
     /// on now (the stream ended or stopped). Called without locks.
     pub(super) fn start_ready(&self) {
-        let (ready, eos) = self
+        let ready = self
             .lock_state()
             .as_mut()
             .map(|s| s.take_ready())
             .unwrap_or_default();
-        send_eos(eos);
         for (ci, key) in ready {
             let _ = self.start_writer(ci, key, None);
         }

@@ -53,7 +53,6 @@ impl LiveRecordSink {
                     input.last_pts = None;
                     input.last_decode = None;
                     input.last_end = None;
-                    input.last_start = None;
                 }
                 true
             }
@@ -148,7 +147,6 @@ impl LiveRecordSink {
                 input.last_pts = None;
                 input.last_decode = None;
                 input.last_end = None;
-                input.last_start = None;
                 input.flowed = false;
                 input.gone = false;
                 state.breaks.restart(stream.idx());

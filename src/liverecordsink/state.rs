@@ -39,9 +39,6 @@ pub struct Input {
     /// End of the latest frame taken (running time), and when it came.
     pub last_end: Option<u64>,
     pub last_arrival: Option<Instant>,
-    /// Start of the latest frame taken: a file takes audio once a frame at
-    /// or after its start came (never an audio track that stays empty).
-    pub last_start: Option<u64>,
     /// The stream has had data since it started.
     pub flowed: bool,
     /// The stream stopped (no data while the other went on, an error, no
@@ -50,15 +47,6 @@ pub struct Input {
 }
 
 impl Input {
-    /// Whether this (audio) input is flowing at running time `at`: a file
-    /// starting there can take it at once.
-    pub fn flows_at(&self, at: u64) -> bool {
-        self.live()
-            && self.caps.is_some()
-            && self.flowed
-            && self.last_start.is_some_and(|t| t >= at)
-    }
-
     /// Linked, recorded, and neither ended nor stopped.
     pub fn live(&self) -> bool {
         self.active && !self.eos && !self.gone
@@ -220,30 +208,26 @@ impl State {
         }
     }
 
-    /// Whether audio is flowing at running time `at`: a file starting there
-    /// can take it at once (else it waits for audio, boundedly).
-    fn audio_flowing(&self, at: u64) -> bool {
-        self.inputs.audio.flows_at(at)
+    /// Whether audio is flowing: a new file can take it at once.
+    fn audio_flowing(&self) -> bool {
+        let a = &self.inputs.audio;
+        a.live() && a.caps.is_some() && a.flowed
     }
 
     /// Files waiting for audio that can start now: audio flows, audio ended
     /// or stopped, the element stops, or the file waited [`AUDIO_WAIT_NS`] of video (then it goes on
     /// without audio, which counts as stopped until its data comes).
-    /// Also returns the writer inputs that must get EOS (audio counted as
-    /// stopped).
-    pub fn take_ready(&mut self) -> (Vec<(usize, crate::rotation::Key)>, Vec<gst::Pad>) {
+    pub fn take_ready(&mut self) -> Vec<(usize, crate::rotation::Key)> {
+        let flowing = self.audio_flowing();
         // Audio will not come for a waiting file: not linked, stopped, or
         // every input ended (an EOS of audio alone may be a restart).
         let all_ended = self.inputs.iter().all(|(_, i)| !i.active || i.eos);
         let gone = !self.inputs.audio.active || self.inputs.audio.gone || all_ended;
         let pos = self.inputs.video.position;
-        let audio = &self.inputs.audio;
-        let flowing_at = |at: u64| audio.flows_at(at);
         let mut ready = Vec::new();
         let mut timed_out = false;
         for (ci, ch) in self.channels.iter_mut().enumerate() {
             for f in ch.files.iter_mut().filter(|f| f.waiting) {
-                let flowing = flowing_at(f.start_rt);
                 let ended = f.eos_wanted.video || f.eos_wanted.audio;
                 let late = pos.is_some_and(|p| p.saturating_sub(f.start_rt) >= AUDIO_WAIT_NS)
                     && f.opened.elapsed() >= AUDIO_WAIT_WALL;
@@ -268,23 +252,21 @@ impl State {
                 ready.push((ci, f.key));
             }
         }
-        let mut eos = Vec::new();
-        if timed_out && self.inputs.audio.live() {
+        if timed_out && self.inputs.audio.active {
             gst::info!(
                 super::imp::CAT,
                 "No audio within {} ms of video: files go on without it",
                 AUDIO_WAIT_NS / 1_000_000
             );
-            eos = self.audio_stopped();
+            self.inputs.audio.gone = true;
         }
-        (ready, eos)
+        ready
     }
 
     /// Audio stopped while video goes on: the files' audio ends, so that
     /// muxers do not wait for it; later files have no audio until it comes
     /// back.
-    fn audio_stopped(&mut self) -> Vec<gst::Pad> {
-        let mut eos = Vec::new();
+    fn audio_stopped(&mut self, plan: &mut Plan) {
         gst::info!(
             super::imp::CAT,
             "Audio stopped while video goes on: files go on without it"
@@ -295,11 +277,10 @@ impl State {
                 if f.waiting {
                     f.has.audio = false;
                 } else {
-                    eos.extend(f.finish(&[Stream::Audio], None));
+                    plan.eos.extend(f.finish(&[Stream::Audio], None));
                 }
             }
         }
-        eos
     }
 
     /// Decides where a buffer of `stream` at running time `rt` goes: which
@@ -328,7 +309,6 @@ impl State {
                 let a = &mut self.inputs.audio;
                 a.last_end = Some(a.last_end.map_or(end_rt, |e| e.max(end_rt)));
                 a.last_arrival = Some(Instant::now());
-                a.last_start = Some(rt);
                 a.flowed = true;
                 a.gone = false;
             }
@@ -341,14 +321,14 @@ impl State {
                     .last_arrival
                     .is_none_or(|t| t.elapsed() >= AUDIO_WAIT_WALL);
                 if a.live() && behind && quiet {
-                    plan.eos.extend(self.audio_stopped());
+                    self.audio_stopped(&mut plan);
                 }
             }
         }
         let cfg = self.cfg.clone();
         let follower_eos =
             |s: Option<Stream>, inputs: &PerStream<Input>| s.is_none_or(|f| inputs[f].eos);
-        let audio = (self.inputs.audio.live(), self.audio_flowing(rt));
+        let audio = (self.inputs.audio.live(), self.audio_flowing());
         let mut written = false;
         let mut targets = Vec::with_capacity(self.channels.len());
 
@@ -430,9 +410,7 @@ impl State {
                 });
             }
         }
-        let (ready, eos) = self.take_ready();
-        plan.opens.extend(ready);
-        plan.eos.extend(eos);
+        plan.opens.extend(self.take_ready());
 
         if written {
             match stream {

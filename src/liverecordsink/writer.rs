@@ -131,7 +131,7 @@ impl Writer {
             }
             Format::Flv => {
                 let mux = make("flvmux")?;
-                mux.set_property("streamable", false);
+                mux.set_property("streamable", true);
                 Some(mux)
             }
             Format::Hls => Some(make("mpegtsmux")?),
