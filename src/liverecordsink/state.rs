@@ -233,7 +233,13 @@ impl State {
                     && f.opened.elapsed() >= AUDIO_WAIT_WALL;
                 // A file cut while waiting goes on waiting (bounded by
                 // `late`): audio may just be slower to arrive than video.
-                let ended = ended && (self.stopping || all_ended);
+                // A file cut by its interval or split-now goes on waiting;
+                // one closed by an interruption, EOS or stopping starts now.
+                let cut = matches!(
+                    f.reason,
+                    Some(CloseReason::Interval | CloseReason::SplitRequested)
+                );
+                let ended = ended && (self.stopping || all_ended || !cut);
                 if !(flowing || gone || ended || late) {
                     continue;
                 }
