@@ -11,7 +11,6 @@ mod hls;
 pub mod index;
 mod liverecordsink;
 mod naming;
-mod readable;
 mod record;
 mod rotation;
 mod session;

@@ -52,16 +52,7 @@ pub struct OpenFile {
     pub frames: PerStream<u64>,
     /// The streams the file holds.
     pub has: PerStream<bool>,
-    /// The file waits for audio to start (bounded) before its writer is
-    /// requested.
-    pub waiting: bool,
-    /// Per stream: buffers go to `pending` until the writer runs and has
-    /// taken them.
-    pub queueing: PerStream<bool>,
-    /// Buffers (with the file's timestamps) held until the writer runs.
-    pub pending: PerStream<Vec<gst::Buffer>>,
-    /// When the file was decided (bounds the wait for audio).
-    pub opened: std::time::Instant,
+    pub caps_sent: PerStream<bool>,
     pub eos_wanted: PerStream<bool>,
     pub eos_sent: PerStream<bool>,
     /// The writer has written everything.
@@ -87,14 +78,10 @@ impl OpenFile {
         self.take_eos_pads()
     }
 
-    /// The writer pads that were asked for EOS and did not get it yet (none
-    /// while the writer is still taking the buffers held for it).
+    /// The writer pads that were asked for EOS and did not get it yet.
     pub fn take_eos_pads(&mut self) -> Vec<gst::Pad> {
         let mut pads = Vec::new();
         for s in Stream::ALL {
-            if self.queueing[s] {
-                continue;
-            }
             if let Some(pad) = self.writer_pad(s) {
                 if self.eos_wanted[s] && !self.eos_sent[s] {
                     self.eos_sent[s] = true;
@@ -126,11 +113,14 @@ impl OpenFile {
     }
 }
 
-/// A buffer on its way into a running writer.
+/// A buffer on its way into a writer.
 pub struct Push {
     pub chan: usize,
+    pub key: Key,
     pub stream: Stream,
-    pub pad: gst::Pad,
+    /// The writer's input, when the writer already runs.
+    pub pad: Option<gst::Pad>,
+    pub caps: Option<gst::Caps>,
     pub buffer: gst::Buffer,
 }
 
@@ -160,9 +150,6 @@ pub struct OpenAt {
     pub rt: u64,
     /// Signed: B-frames' DTS may lie before the segment start.
     pub dts_rt: Option<i64>,
-    /// Whether the file takes audio (the audio input is linked and has not
-    /// stopped), and whether audio is flowing already.
-    pub audio: (bool, bool),
 }
 
 pub struct Channel {
@@ -174,8 +161,6 @@ pub struct Channel {
     pub next_index: u64,
     /// Playlists, for the HLS channel.
     pub hls: Option<HlsChannel>,
-    /// A writer failed (disk full): the channel records no more.
-    pub failed: bool,
 }
 
 impl Channel {
@@ -200,7 +185,6 @@ impl Channel {
             hls: hls.then(HlsChannel::default),
             files: Vec::new(),
             next_index,
-            failed: false,
         }
     }
 
@@ -267,9 +251,8 @@ impl Channel {
             LeadAction::Drop => None,
             LeadAction::Write(k) => Some(k),
             LeadAction::Open(k) => {
-                if self.open(cfg, k, open_at()) {
-                    plan.opens.push((ci, k));
-                }
+                self.open(cfg, k, open_at());
+                plan.opens.push((ci, k));
                 Some(k)
             }
             LeadAction::Rotate {
@@ -285,9 +268,8 @@ impl Channel {
                 if follower_done {
                     self.timeline.follower_ended();
                 }
-                if self.open(cfg, open, open_at()) {
-                    plan.opens.push((ci, open));
-                }
+                self.open(cfg, open, open_at());
+                plan.opens.push((ci, open));
                 Some(open)
             }
         }
@@ -305,15 +287,10 @@ impl Channel {
     }
 
     /// Records a new file (under the state lock); its writer is built later,
-    /// without the lock. Returns whether the writer can start now (false:
-    /// the file waits for audio).
-    fn open(&mut self, cfg: &Config, key: Key, at: OpenAt) -> bool {
+    /// without the lock.
+    fn open(&mut self, cfg: &Config, key: Key, at: OpenAt) {
         let start_wall = wall_at(at.anchor, at.rt);
-        let has = PerStream::new(
-            self.writes(Stream::Video),
-            self.writes(Stream::Audio) && at.audio.0,
-        );
-        let waiting = has.video && has.audio && !at.audio.1;
+        let has = PerStream::new(self.writes(Stream::Video), self.writes(Stream::Audio));
         // Timestamps in the file start at the first frame's DTS, so that
         // frames decoded before they are shown keep PTS >= DTS.
         let rt = i64::try_from(at.rt).unwrap_or(i64::MAX);
@@ -332,10 +309,7 @@ impl Channel {
             start_wall,
             frames: PerStream::default(),
             has,
-            waiting,
-            queueing: PerStream::new(true, true),
-            pending: PerStream::default(),
-            opened: std::time::Instant::now(),
+            caps_sent: PerStream::default(),
             eos_wanted: PerStream::default(),
             eos_sent: PerStream::default(),
             drained: false,
@@ -347,7 +321,7 @@ impl Channel {
             let Some((run, discontinuity, announce)) =
                 self.open_run(cfg, &at, start_wall, base_rt, !has.video)
             else {
-                return false;
+                return;
             };
             let seq = run.take_seq();
             let kind = FileKind::Segment {
@@ -364,7 +338,7 @@ impl Channel {
                 announce,
             );
             self.files.push(f);
-            return !waiting;
+            return;
         }
         let ext = self.format.extension(!has.video);
         let (index, base) = self.pick_name(cfg, at.session, start_wall, ext);
@@ -377,7 +351,6 @@ impl Channel {
             base_rt,
             Some(part),
         ));
-        !waiting
     }
 
     /// The index and base name of a new file or playlist.

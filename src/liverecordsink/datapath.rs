@@ -12,8 +12,8 @@ use gst::subclass::prelude::*;
 use super::channel::Plan;
 use super::imp::{LiveRecordSink, CAT};
 use super::state::State;
-use super::stream::{PerStream, Stream};
-use super::writer::{Writer, WriterSpec};
+use super::stream::Stream;
+use super::writer::{file_segment, Writer, WriterSpec};
 use crate::fsio;
 use crate::rotation::{CloseReason, Key};
 
@@ -112,7 +112,7 @@ impl LiveRecordSink {
             }
         };
         self.notify();
-        self.execute(pad, plan)
+        self.execute(pad, stream, plan)
     }
 
     /// Checks a buffer's input (under the state lock) and gives the running
@@ -244,7 +244,6 @@ impl LiveRecordSink {
     /// closes; the session ends.
     fn break_at(&self, state: &mut State, resume: u64, gap_start: u64, reason: CloseReason) {
         let mut any = false;
-        state.forget_audio_position(resume);
         for ci in 0..state.channels.len() {
             let ch = &mut state.channels[ci];
             if let Some(k) = ch.timeline.interrupt_at(resume) {
@@ -265,78 +264,73 @@ impl LiveRecordSink {
     }
 
     /// Carries out a plan. Called without locks.
-    fn execute(&self, pad: &gst::Pad, plan: Plan) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn execute(
+        &self,
+        pad: &gst::Pad,
+        stream: Stream,
+        plan: Plan,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         send_eos(plan.eos);
-        let own = Some(Stream::from_pad(pad));
         for (ci, key) in plan.opens {
-            self.start_writer(ci, key, own)?;
+            self.start_writer(ci, key)?;
         }
         if plan.request_keyframe {
             gst::debug!(CAT, imp = self, "Requesting a keyframe upstream");
             request_keyframe(pad);
         }
         for push in plan.pushes {
-            self.push_to_writer(push.chan, push.stream, &push.pad, push.buffer)?;
+            let target = if push.pad.is_some() {
+                push.pad
+            } else {
+                let mut guard = self.lock_state();
+                guard.as_mut().and_then(|s| {
+                    let f = s.channels.get_mut(push.chan)?.file_mut(push.key)?;
+                    let pad = f.writer_pad(push.stream)?;
+                    f.caps_sent[push.stream] = true;
+                    Some(pad)
+                })
+            };
+            let Some(target) = target else { continue };
+            if let Some(caps) = push.caps {
+                target.push_event(gst::event::Caps::new(&caps));
+                target.push_event(file_segment());
+            }
+            match target.push(push.buffer) {
+                Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {}
+                Err(gst::FlowError::NotNegotiated) => {
+                    let (format, caps) = {
+                        let guard = self.lock_state();
+                        let s = guard.as_ref();
+                        (
+                            s.and_then(|s| s.channels.get(push.chan))
+                                .map_or("?", |c| c.format.name()),
+                            s.and_then(|s| s.inputs[stream].caps.clone()),
+                        )
+                    };
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        [
+                            "The {} format cannot take {} caps {}",
+                            format,
+                            stream.name(),
+                            caps.map(|c| c.to_string()).unwrap_or_default()
+                        ]
+                    );
+                    return Err(gst::FlowError::NotNegotiated);
+                }
+                Err(e) => {
+                    gst::error!(CAT, imp = self, "Writer returned {e:?}");
+                    return Err(e);
+                }
+            }
         }
         Ok(gst::FlowSuccess::Ok)
     }
 
-    /// Pushes a buffer into a writer's input. Called without locks.
-    fn push_to_writer(
-        &self,
-        chan: usize,
-        stream: Stream,
-        pad: &gst::Pad,
-        buffer: gst::Buffer,
-    ) -> Result<(), gst::FlowError> {
-        match pad.push(buffer) {
-            Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => Ok(()),
-            Err(gst::FlowError::NotNegotiated) => {
-                let (format, caps) = {
-                    let guard = self.lock_state();
-                    let s = guard.as_ref();
-                    (
-                        s.and_then(|s| s.channels.get(chan))
-                            .map_or("?", |c| c.format.name()),
-                        s.and_then(|s| s.inputs[stream].caps.clone()),
-                    )
-                };
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    [
-                        "The {} format cannot take {} caps {}",
-                        format,
-                        stream.name(),
-                        caps.map(|c| c.to_string()).unwrap_or_default()
-                    ]
-                );
-                Err(gst::FlowError::NotNegotiated)
-            }
-            Err(e) => {
-                gst::error!(CAT, imp = self, "Writer returned {e:?}");
-                Err(e)
-            }
-        }
-    }
-
-    /// Starts the writers of files that were waiting for audio and can go
-    /// on now (the stream ended or stopped). Called without locks.
-    pub(super) fn start_ready(&self) {
-        let ready = self
-            .lock_state()
-            .as_mut()
-            .map(|s| s.take_ready())
-            .unwrap_or_default();
-        for (ci, key) in ready {
-            let _ = self.start_writer(ci, key, None);
-        }
-    }
-
     /// Builds and starts the writer of a file decided under the lock.
     /// Called without locks.
-    /// `own` is the stream whose thread this is, if any.
-    fn start_writer(&self, ci: usize, key: Key, own: Option<Stream>) -> Result<(), gst::FlowError> {
+    fn start_writer(&self, ci: usize, key: Key) -> Result<(), gst::FlowError> {
         let (name, format, part_path, video, audio, frag) = {
             let guard = self.lock_state();
             let Some(state) = guard.as_ref() else {
@@ -358,6 +352,10 @@ impl LiveRecordSink {
                 state.cfg.mp4_fragment_ms,
             )
         };
+        let caps_sent = (
+            video.as_ref().is_some_and(|c| c.is_some()),
+            audio.as_ref().is_some_and(|c| c.is_some()),
+        );
 
         let result = fsio::prepare_part(&part_path).and_then(|_| {
             let writer = Writer::build(WriterSpec {
@@ -391,8 +389,7 @@ impl LiveRecordSink {
             }
         };
 
-        let pads = PerStream::new(writer.video.clone(), writer.audio.clone());
-        let opened = {
+        let (eos, opened) = {
             let mut guard = self.lock_state();
             let Some(state) = guard.as_mut() else {
                 writer.shutdown();
@@ -402,93 +399,27 @@ impl LiveRecordSink {
             let ch = state.channels.get_mut(ci).ok_or(gst::FlowError::Error)?;
             let format = ch.format;
             let f = ch.file_mut(key).ok_or(gst::FlowError::Error)?;
+            f.caps_sent.video = caps_sent.0;
+            f.caps_sent.audio = caps_sent.1;
             f.writer = Some(writer);
-            f.announce.take().map(|location| {
+            // Closed while it was being built (stop, EOS): drain it now.
+            let eos = f.take_eos_pads();
+            let opened = f.announce.take().map(|location| {
                 super::messages::file_opened(
                     &stream_id,
                     format.name(),
                     &f.meta(),
                     &location.to_string_lossy(),
                 )
-            })
+            });
+            (eos, opened)
         };
+        self.notify();
+        send_eos(eos);
         if let Some(s) = opened {
             self.post(s);
         }
-        // The writer takes the buffers held for it, each input from its own
-        // thread (a muxer may wait for one input before it takes more of the
-        // other): this thread's stream here, the other by a pump thread.
-        for stream in Stream::ALL {
-            let Some(pad) = pads[stream].clone() else {
-                let _ = self.drain(ci, key, stream, None);
-                continue;
-            };
-            if own == Some(stream) {
-                continue;
-            }
-            let obj = self.obj().clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("liverecord-pump-{}", stream.name()))
-                .spawn(move || obj.imp().drain(ci, key, stream, Some(&pad)));
-            if spawned.is_err() {
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "Cannot start a thread: {} fed from here",
-                    stream.name()
-                );
-                if let Some(pad) = pads[stream].clone() {
-                    let _ = self.drain(ci, key, stream, Some(&pad));
-                }
-            }
-        }
-        if let Some(stream) = own {
-            if let Some(pad) = pads[stream].clone() {
-                return self.drain(ci, key, stream, Some(&pad));
-            }
-        }
         Ok(())
-    }
-
-    /// Pushes the buffers held for `stream` of a file into its writer
-    /// (`pad`; `None`: the file has no such input, they are dropped), until
-    /// none is left; then the stream's EOS, if the file ended meanwhile.
-    fn drain(
-        &self,
-        ci: usize,
-        key: Key,
-        stream: Stream,
-        pad: Option<&gst::Pad>,
-    ) -> Result<(), gst::FlowError> {
-        loop {
-            let (held, eos) = {
-                let mut guard = self.lock_state();
-                let Some(f) = guard
-                    .as_mut()
-                    .and_then(|s| s.channels.get_mut(ci))
-                    .and_then(|c| c.file_mut(key))
-                else {
-                    return Ok(());
-                };
-                let held = std::mem::take(&mut f.pending[stream]);
-                if held.is_empty() {
-                    f.queueing[stream] = false;
-                    (held, f.take_eos_pads())
-                } else {
-                    (held, Vec::new())
-                }
-            };
-            if held.is_empty() {
-                self.notify();
-                send_eos(eos);
-                return Ok(());
-            }
-            if let Some(pad) = pad {
-                for buffer in held {
-                    self.push_to_writer(ci, stream, pad, buffer)?;
-                }
-            }
-        }
     }
 
     /// `split-now`: the lead cuts at its next keyframe. Called without locks.
@@ -511,21 +442,11 @@ impl LiveRecordSink {
     }
 }
 
-/// Sends EOS into writer inputs. Several at once go in parallel: a muxer
-/// may hold one input's thread until another input gets data or EOS, and
-/// EOS on that input's pad must not wait behind it.
+/// Sends EOS into writer inputs.
 pub(super) fn send_eos(pads: Vec<gst::Pad>) {
-    if pads.len() < 2 {
-        for p in pads {
-            p.push_event(gst::event::Eos::new());
-        }
-        return;
+    for p in pads {
+        p.push_event(gst::event::Eos::new());
     }
-    std::thread::scope(|scope| {
-        for p in &pads {
-            scope.spawn(move || p.push_event(gst::event::Eos::new()));
-        }
-    });
 }
 
 /// Asks upstream of `pad` for a keyframe with its headers.

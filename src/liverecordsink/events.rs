@@ -52,7 +52,6 @@ impl LiveRecordSink {
                     input.segment = None;
                     input.last_pts = None;
                     input.last_decode = None;
-                    input.last_end = None;
                 }
                 true
             }
@@ -146,9 +145,6 @@ impl LiveRecordSink {
                 input.position = None;
                 input.last_pts = None;
                 input.last_decode = None;
-                input.last_end = None;
-                input.flowed = false;
-                input.gone = false;
                 state.breaks.restart(stream.idx());
                 if state.eos {
                     state.eos = false;
@@ -188,7 +184,7 @@ impl LiveRecordSink {
 
     /// EOS on one input: its part of the current files ends; when every
     /// input has ended, every file closes and EOS follows once they are final.
-    pub(super) fn input_eos(&self, stream: Stream) {
+    fn input_eos(&self, stream: Stream) {
         let mut eos = Vec::new();
         {
             let mut guard = self.lock_state();
@@ -225,7 +221,6 @@ impl LiveRecordSink {
                 for ci in 0..state.channels.len() {
                     self.hls_break(state, ci, resume, CloseReason::Interrupted);
                 }
-                state.forget_audio_position(resume);
                 for (_, i) in state.inputs.iter_mut() {
                     i.position = None;
                 }
@@ -243,25 +238,8 @@ impl LiveRecordSink {
         }
         self.notify();
         send_eos(eos);
-        self.start_ready();
         self.finish_playlists();
         self.maybe_forward_eos();
-    }
-
-    /// A pad was released while recording: its stream ends as at EOS and
-    /// it is no longer waited for.
-    pub(super) fn input_released(&self, stream: Stream) {
-        gst::info!(
-            CAT,
-            imp = self,
-            "{} pad released: its stream ends",
-            stream.name()
-        );
-        self.input_eos(stream);
-        if let Some(state) = self.lock_state().as_mut() {
-            state.inputs[stream].active = false;
-        }
-        self.notify();
     }
 
     /// Sends EOS downstream (to the internal fakesink) once every input has

@@ -28,7 +28,7 @@ use crate::record::{Ending, FileMeta};
 use crate::rotation::{CloseReason, Key};
 use crate::session::wall_at;
 use crate::template::TemplateVars;
-use crate::{fsio, naming, readable};
+use crate::{fsio, naming};
 
 /// How long stopping waits for muxers to finalise their files.
 const FINALISE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -192,52 +192,27 @@ impl LiveRecordSink {
         None
     }
 
-    /// A writer failed (disk full, muxer error): its channel stops writing
-    /// (its other files close, no new ones open), its file is finalised as
-    /// written (kept only if readable), and an element error names the file.
-    /// Returns whether `src` was a writer.
-    pub(super) fn writer_failed(&self, src: &gst::Object, what: &str) -> bool {
+    /// Marks the file whose writer contains `src` as failed and finalises it.
+    pub(super) fn writer_failed(&self, src: &gst::Object) {
         let Some((ci, key)) = self.writer_of(src) else {
-            return false;
+            return;
         };
-        let (part, eos, first) = {
+        let stopping = {
             let mut guard = self.lock_state();
-            let Some(state) = guard.as_mut() else {
-                return true;
-            };
-            let Some(ch) = state.channels.get_mut(ci) else {
-                return true;
-            };
-            let first = !std::mem::replace(&mut ch.failed, true);
-            ch.timeline.close_all();
-            if let Some(h) = ch.hls.as_mut() {
-                h.close_open(CloseReason::Error);
-            }
-            let streams = ch.streams();
-            let mut eos = Vec::new();
-            for f in ch.files.iter_mut().filter(|f| f.key != key) {
-                eos.extend(f.finish(&streams, Some(CloseReason::Error)));
-            }
-            let part = ch.file_mut(key).map(|f| {
+            let Some(state) = guard.as_mut() else { return };
+            if let Some(f) = state.channels.get_mut(ci).and_then(|c| c.file_mut(key)) {
                 f.reason = Some(CloseReason::Error);
-                f.part_path.clone()
-            });
-            (part, eos, first)
+            }
+            state.stopping
         };
-        send_eos(eos);
-        if first {
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::Write,
-                [
-                    "Cannot write {}: {}",
-                    part.map(|p| p.display().to_string()).unwrap_or_default(),
-                    what
-                ]
+        if !stopping {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "A writer failed: finalising its file as written"
             );
         }
         self.writer_drained(ci, key);
-        true
     }
 
     /// A writer could not start: its file is dropped (a segment keeps its
@@ -337,23 +312,6 @@ impl LiveRecordSink {
                 ),
             });
         }
-        if let Err(why) = readable::check(&file.part_path, format) {
-            // Never indexed as good: kept aside as NAME.EXT.broken (deleted
-            // when empty) and announced as discarded.
-            let (location, size) = set_aside(&file.part_path);
-            let location = location.to_string_lossy();
-            let ending = Ending {
-                location: &location,
-                size,
-                duration,
-                reason,
-            };
-            return Some(Closed::Discarded {
-                record: cfg.recorder.record(format.name(), &meta, ending),
-                duration,
-                why: format!("unreadable: {why}"),
-            });
-        }
         let end_wall = wall_at(
             (file.start_rt, file.start_wall),
             file.end_rt.max(file.start_rt),
@@ -397,31 +355,14 @@ impl LiveRecordSink {
     ) -> Option<Closed> {
         let part = &file.part_path;
         let final_path = part.with_extension("");
-        let size = match readable::check(part, Format::Hls) {
-            Err(why) => {
-                // Left out of the playlist: players could not read it.
-                let (aside, _) = set_aside(part);
-                gst::element_imp_warning!(
-                    self,
-                    gst::ResourceError::Write,
-                    [
-                        "Segment {} is unreadable ({}): left out of the playlist, kept as {}",
-                        part.display(),
-                        why,
-                        aside.display()
-                    ]
-                );
-                0
-            }
-            Ok(()) => fsio::commit(part, &final_path).unwrap_or_else(|msg| {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Write,
-                    ["Cannot finish the segment {}: {}", part.display(), msg]
-                );
-                0
-            }),
-        };
+        let size = fsio::commit(part, &final_path).unwrap_or_else(|msg| {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Write,
+                ["Cannot finish the segment {}: {}", part.display(), msg]
+            );
+            0
+        });
         let done = Finished {
             uri: final_path
                 .file_name()
@@ -601,7 +542,6 @@ impl LiveRecordSink {
         };
         self.notify();
         send_eos(eos);
-        self.start_ready();
 
         let deadline = Instant::now() + FINALISE_TIMEOUT;
         loop {
@@ -663,21 +603,6 @@ impl LiveRecordSink {
             }
         }
         self.effects.run();
-    }
-}
-
-/// Sets an unreadable `.part` aside as `NAME.EXT.broken`, or deletes it
-/// when empty. Returns where it is (or was) and its size.
-fn set_aside(part: &std::path::Path) -> (PathBuf, u64) {
-    let size = std::fs::metadata(part).map_or(0, |m| m.len());
-    if size == 0 {
-        let _ = std::fs::remove_file(part);
-        return (part.to_path_buf(), 0);
-    }
-    let aside = part.with_extension("broken");
-    match std::fs::rename(part, &aside) {
-        Ok(()) => (aside, size),
-        Err(_) => (part.to_path_buf(), size),
     }
 }
 

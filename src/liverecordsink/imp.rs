@@ -327,8 +327,6 @@ impl ElementImpl for LiveRecordSink {
 
     fn release_pad(&self, pad: &gst::Pad) {
         let _ = pad.set_active(false);
-        // Releasing a pad ends its stream; the rest records on.
-        self.input_released(Stream::from_pad(pad));
         let _ = self.obj().remove_pad(pad);
     }
 
@@ -377,15 +375,9 @@ impl BinImpl for LiveRecordSink {
             }
             // A writer failed (disk full, muxer error): its file will never
             // drain, so it is finalised as written, with reason=error.
-            gst::MessageView::Error(e) => {
-                let what = match e.debug() {
-                    Some(d) => format!("{} ({d})", e.error()),
-                    None => e.error().to_string(),
-                };
-                // A writer's error is reported by the element, naming the
-                // file; the writer's own message is not forwarded.
-                if msg.src().is_some_and(|src| self.writer_failed(src, &what)) {
-                    return;
+            gst::MessageView::Error(_) => {
+                if let Some(src) = msg.src() {
+                    self.writer_failed(src);
                 }
             }
             _ => {}

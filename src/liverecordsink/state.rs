@@ -4,7 +4,6 @@
 //! taken under the state lock for each buffer.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
@@ -36,31 +35,7 @@ pub struct Input {
     /// Decode time (DTS, else PTS) of the last frame taken: within a file
     /// it never goes back.
     pub last_decode: Option<i64>,
-    /// End of the latest frame taken (running time), and when it came.
-    pub last_end: Option<u64>,
-    pub last_arrival: Option<Instant>,
-    /// The stream has had data since it started.
-    pub flowed: bool,
-    /// The stream stopped (no data while the other went on, an error, no
-    /// data at all): files go on without it until its data comes back.
-    pub gone: bool,
 }
-
-impl Input {
-    /// Linked, recorded, and neither ended nor stopped.
-    pub fn live(&self) -> bool {
-        self.active && !self.eos && !self.gone
-    }
-}
-
-/// How far (in media time) video may run ahead of audio before audio counts
-/// as stopped, and how long a new file waits for audio to start. Muxers
-/// hold 10 s of input (writer.rs), so they never block on a stopped stream.
-pub const AUDIO_WAIT_NS: u64 = 3_000_000_000;
-/// ... and for at least this long on the wall clock, so that a source
-/// pushing faster than real time, whose streams arrive unevenly, is not
-/// taken for a stopped one.
-pub const AUDIO_WAIT_WALL: Duration = Duration::from_secs(1);
 
 /// The pipeline clock while PLAYING, for the timers (`timers.rs`).
 #[derive(Default)]
@@ -194,99 +169,11 @@ impl State {
             if video_can_cut && video.position.is_none_or(|p| p <= rt) {
                 return true;
             }
-            false
+            // The file this frame belongs to is still being set up.
+            ch.files.iter().any(|f| {
+                f.writer.is_none() && rt >= f.start_rt && !f.eos_wanted.video && !f.eos_wanted.audio
+            })
         })
-    }
-
-    /// After a break, audio is measured again from where files resume, so
-    /// that video crossing the break first is not taken for audio stopping.
-    pub fn forget_audio_position(&mut self, resume: u64) {
-        let a = &mut self.inputs.audio;
-        if a.last_end.is_some() {
-            a.last_end = Some(resume);
-            a.last_arrival = Some(Instant::now());
-        }
-    }
-
-    /// Whether audio is flowing: a new file can take it at once.
-    fn audio_flowing(&self) -> bool {
-        let a = &self.inputs.audio;
-        a.live() && a.caps.is_some() && a.flowed
-    }
-
-    /// Files waiting for audio that can start now: audio flows, audio ended
-    /// or stopped, the element stops, or the file waited [`AUDIO_WAIT_NS`] of video (then it goes on
-    /// without audio, which counts as stopped until its data comes).
-    pub fn take_ready(&mut self) -> Vec<(usize, crate::rotation::Key)> {
-        let flowing = self.audio_flowing();
-        // Audio will not come for a waiting file: not linked, stopped, or
-        // every input ended (an EOS of audio alone may be a restart).
-        let all_ended = self.inputs.iter().all(|(_, i)| !i.active || i.eos);
-        let gone = !self.inputs.audio.active || self.inputs.audio.gone || all_ended;
-        let pos = self.inputs.video.position;
-        let mut ready = Vec::new();
-        let mut timed_out = false;
-        for (ci, ch) in self.channels.iter_mut().enumerate() {
-            for f in ch.files.iter_mut().filter(|f| f.waiting) {
-                let ended = f.eos_wanted.video || f.eos_wanted.audio;
-                let late = pos.is_some_and(|p| p.saturating_sub(f.start_rt) >= AUDIO_WAIT_NS)
-                    && f.opened.elapsed() >= AUDIO_WAIT_WALL;
-                // A file cut while waiting goes on waiting (bounded by
-                // `late`): audio may just be slower to arrive than video.
-                // A file cut by its interval or split-now goes on waiting;
-                // one closed by an interruption, EOS or stopping starts now.
-                let cut = matches!(
-                    f.reason,
-                    Some(CloseReason::Interval | CloseReason::SplitRequested)
-                );
-                let ended = ended && (self.stopping || all_ended || !cut);
-                if !(flowing || gone || ended || late) {
-                    continue;
-                }
-                if !flowing {
-                    gst::info!(
-                        super::imp::CAT,
-                        "File {} goes on without audio (gone {gone}, ended {ended}, late {late}, caps {}, flowed {})",
-                        f.key,
-                        self.inputs.audio.caps.is_some(),
-                        self.inputs.audio.flowed
-                    );
-                    f.has.audio = false;
-                    timed_out |= late;
-                }
-                f.waiting = false;
-                ready.push((ci, f.key));
-            }
-        }
-        if timed_out && self.inputs.audio.active {
-            gst::info!(
-                super::imp::CAT,
-                "No audio within {} ms of video: files go on without it",
-                AUDIO_WAIT_NS / 1_000_000
-            );
-            self.inputs.audio.gone = true;
-        }
-        ready
-    }
-
-    /// Audio stopped while video goes on: the files' audio ends, so that
-    /// muxers do not wait for it; later files have no audio until it comes
-    /// back.
-    fn audio_stopped(&mut self, plan: &mut Plan) {
-        gst::info!(
-            super::imp::CAT,
-            "Audio stopped while video goes on: files go on without it"
-        );
-        self.inputs.audio.gone = true;
-        for ch in &mut self.channels {
-            for f in ch.files.iter_mut().filter(|f| f.has.audio) {
-                if f.waiting {
-                    f.has.audio = false;
-                } else {
-                    plan.eos.extend(f.finish(&[Stream::Audio], None));
-                }
-            }
-        }
     }
 
     /// Decides where a buffer of `stream` at running time `rt` goes: which
@@ -310,31 +197,10 @@ impl State {
             input.position = Some(input.position.map_or(end_rt, |p| p.max(end_rt)));
             self.lead_stalled = false;
         }
-        match stream {
-            Stream::Audio => {
-                let a = &mut self.inputs.audio;
-                a.last_end = Some(a.last_end.map_or(end_rt, |e| e.max(end_rt)));
-                a.last_arrival = Some(Instant::now());
-                a.flowed = true;
-                a.gone = false;
-            }
-            Stream::Video => {
-                let a = &self.inputs.audio;
-                let behind = a
-                    .last_end
-                    .is_some_and(|e| end_rt > e.saturating_add(AUDIO_WAIT_NS));
-                let quiet = a
-                    .last_arrival
-                    .is_none_or(|t| t.elapsed() >= AUDIO_WAIT_WALL);
-                if a.live() && behind && quiet {
-                    self.audio_stopped(&mut plan);
-                }
-            }
-        }
+        let caps = self.inputs[stream].caps.clone();
         let cfg = self.cfg.clone();
         let follower_eos =
             |s: Option<Stream>, inputs: &PerStream<Input>| s.is_none_or(|f| inputs[f].eos);
-        let audio = (self.inputs.audio.live(), self.audio_flowing());
         let mut written = false;
         let mut targets = Vec::with_capacity(self.channels.len());
 
@@ -342,9 +208,6 @@ impl State {
             let follower_done = follower_eos(self.channels[ci].follower, &self.inputs);
             let sessions = &mut self.sessions;
             let ch = &mut self.channels[ci];
-            if ch.failed {
-                continue;
-            }
             if let Some(d) = dur.filter(|_| ch.lead == stream) {
                 ch.timeline.set_frame_duration(d);
             }
@@ -354,7 +217,6 @@ impl State {
                     anchor: sessions.anchor_at(rt, Utc::now()),
                     rt,
                     dts_rt,
-                    audio,
                 };
                 let frame = LeadFrame {
                     rt,
@@ -368,27 +230,24 @@ impl State {
                 None
             };
             let Some(key) = target else { continue };
-            let writes = ch.writes(stream);
-            let Some(file) = ch.file_mut(key) else {
+            written = true;
+            let Some(file) = ch.file_mut(key).filter(|f| f.has[stream]) else {
                 continue;
             };
-            if !file.has[stream] || file.eos_wanted[stream] {
-                // A format that does not hold the stream takes no part of
-                // it; a file that went on without it drops it.
-                written |= !writes;
-                continue;
-            }
-            written = true;
             file.frames[stream] += 1;
             file.end_rt = file.end_rt.max(end_rt);
-            targets.push((ci, key, file.base_rt));
+            let send_caps = !file.caps_sent[stream];
+            if send_caps && file.writer.is_some() {
+                file.caps_sent[stream] = true;
+            }
+            targets.push((ci, key, file.writer_pad(stream), send_caps, file.base_rt));
         }
 
         // The last target takes the buffer itself (no copy when upstream
         // gave up its reference); the others get a shallow copy.
         let n = targets.len();
         let mut owned = Some(buffer);
-        for (i, (chan, key, base)) in targets.into_iter().enumerate() {
+        for (i, (chan, key, pad, send_caps, base)) in targets.into_iter().enumerate() {
             let Some(mut out) = (if i + 1 == n {
                 owned.take()
             } else {
@@ -402,21 +261,15 @@ impl State {
                 b.set_pts(file_time(i64::try_from(rt).unwrap_or(i64::MAX), base));
                 b.set_dts(dts_rt.map(|d| file_time(d, base)));
             }
-            let Some(file) = self.channels[chan].file_mut(key) else {
-                continue;
-            };
-            if file.queueing[stream] {
-                file.pending[stream].push(out);
-            } else if let Some(pad) = file.writer_pad(stream) {
-                plan.pushes.push(Push {
-                    chan,
-                    stream,
-                    pad,
-                    buffer: out,
-                });
-            }
+            plan.pushes.push(Push {
+                chan,
+                key,
+                stream,
+                pad,
+                caps: if send_caps { caps.clone() } else { None },
+                buffer: out,
+            });
         }
-        plan.opens.extend(self.take_ready());
 
         if written {
             match stream {

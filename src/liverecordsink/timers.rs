@@ -113,7 +113,6 @@ impl LiveRecordSink {
             }
             gst::info!(CAT, imp = self, "No data for {}: interruption", idle);
             let resume = state.breaks.idle_break();
-            state.forget_audio_position(resume);
             state.stats.interruptions += 1;
             state.sessions.next();
             eos = state.close_all_now(CloseReason::Interrupted);
@@ -123,7 +122,6 @@ impl LiveRecordSink {
         }
         self.notify();
         send_eos(eos);
-        self.start_ready();
         self.finish_playlists();
     }
 
