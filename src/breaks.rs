@@ -14,6 +14,8 @@
 //! inputs' when they cross the same break), so that the recording's time
 //! continues after everything already seen.
 
+use std::collections::VecDeque;
+
 use crate::rotation::CloseReason;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +67,13 @@ pub struct Tracker {
     gap: u64,
     inputs: Vec<Input>,
     epoch: u64,
-    latest: Option<Break>,
+    /// The latest breaks, oldest first: an input that lags behind the
+    /// others may cross several of them after they were reported.
+    history: VecDeque<Break>,
 }
+
+/// How many breaks an input may lag behind and still adopt them.
+const HISTORY: usize = 32;
 
 impl Tracker {
     /// `gap` is `interruption-gap` in ns.
@@ -75,7 +82,7 @@ impl Tracker {
             gap,
             inputs: vec![Input::default(); inputs],
             epoch: 0,
-            latest: None,
+            history: VecDeque::new(),
         }
     }
 
@@ -120,11 +127,14 @@ impl Tracker {
     pub fn idle_break(&mut self) -> u64 {
         let resume = self.max_end().unwrap_or(0);
         self.epoch += 1;
-        self.latest = Some(Break {
+        self.history.push_back(Break {
             epoch: self.epoch,
             resume,
             offset: None,
         });
+        if self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
         resume
     }
 
@@ -132,7 +142,6 @@ impl Tracker {
     pub fn observe(&mut self, input: usize, raw: u64, dur: u64) -> Seen {
         let gap = self.gap;
         let max_end = self.max_end();
-        let latest = self.latest;
         let Some(inp) = self.inputs.get_mut(input) else {
             return Seen {
                 time: raw,
@@ -156,11 +165,24 @@ impl Tracker {
             new_break: None,
             crossed: None,
         };
+        if reason.is_none() {
+            // Continuous data that passes where another input resumed after
+            // a break (new caps on the other input) has crossed it.
+            let from = inp.epoch;
+            for b in self.history.iter().filter(|b| b.epoch > from) {
+                if b.offset.is_some() || time < b.resume {
+                    break;
+                }
+                inp.epoch = b.epoch;
+            }
+        }
         if let Some(reason) = reason {
             let last_end = inp.last.map(|(_, e)| e);
             // Another input may have reported this break already: crossing
-            // it is the same interruption.
-            let same = latest.filter(|b| {
+            // it is the same interruption. An input that lags behind may
+            // cross several: the newest one it has not crossed and that
+            // fits its data is the one.
+            let same = self.history.iter().rev().copied().find(|b| {
                 b.epoch > inp.epoch
                     && last_end.is_none_or(|e| e <= b.resume.saturating_add(gap))
                     && apply(raw, b.offset.unwrap_or(inp.offset)).saturating_add(gap) >= b.resume
@@ -184,11 +206,14 @@ impl Tracker {
                     _ => (None, time),
                 };
                 self.epoch += 1;
-                self.latest = Some(Break {
+                self.history.push_back(Break {
                     epoch: self.epoch,
                     resume,
                     offset,
                 });
+                if self.history.len() > HISTORY {
+                    self.history.pop_front();
+                }
                 inp.epoch = self.epoch;
                 if let Some(o) = offset {
                     inp.offset = o;
@@ -303,6 +328,51 @@ mod tests {
         let s = t.observe(V, 8 * S, F);
         assert_eq!(s.new_break, None);
         assert_eq!(s.crossed, Some(3 * S));
+    }
+
+    #[test]
+    fn an_input_lagging_across_two_breaks_crosses_each() {
+        let mut t = tracker();
+        // Video: 0–4 s, a gap, 7–11 s, new caps, 11–13 s; audio lags and
+        // sends 0–4 s and 7–11 s only after video reported both breaks.
+        for n in 0..120 {
+            t.observe(V, n * F, F);
+        }
+        let a = t.observe(V, 7 * S, F).new_break.expect("the gap");
+        assert_eq!(a.resume, 7 * S);
+        for n in 1..120 {
+            t.observe(V, 7 * S + n * F, F);
+        }
+        t.announce(V, CloseReason::CapsChanged);
+        let b = t.observe(V, 11 * S, F).new_break.expect("the caps change");
+        assert_eq!(b.resume, 11 * S);
+        for n in 0..200 {
+            assert_eq!(t.observe(A, n * S / 50, S / 50).new_break, None);
+        }
+        let s = t.observe(A, 7 * S, F);
+        assert_eq!(s.new_break, None, "audio crosses the gap video reported");
+        assert_eq!(s.crossed, Some(7 * S));
+        assert_eq!(s.time, 7 * S);
+        // Audio continues across the caps change: no jump, no break.
+        for n in 1..200 {
+            let s = t.observe(A, 7 * S + n * S / 50, S / 50);
+            assert_eq!(s.new_break, None);
+            assert_eq!(s.time, 7 * S + n * S / 50);
+        }
+        // A later gap reported by video is crossed by audio too.
+        let c = t.observe(V, 20 * S, F).new_break.expect("a later gap");
+        let s = t.observe(A, 20 * S + F, F);
+        assert_eq!(s.new_break, None);
+        assert_eq!(s.crossed, Some(c.resume));
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut t = tracker();
+        for n in 0..(HISTORY as u64 + 10) {
+            t.observe(V, n * 10 * S, F);
+        }
+        assert_eq!(t.history.len(), HISTORY);
     }
 
     #[test]

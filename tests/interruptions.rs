@@ -552,3 +552,75 @@ fn audio_leading_video_across_cuts() {
     let p = s.pushed();
     check_frames(&closed, p.video, p.audio);
 }
+
+/// Audio lagging far behind video (its queue held back) across two
+/// interruptions, a gap and a caps change: video reports both breaks before
+/// audio reaches either. Audio crosses each break in turn, lands in the
+/// file of its own time, and makes no break of its own.
+#[test]
+fn audio_lagging_video_across_two_breaks() {
+    let td = TestDir::new();
+    let big = h264_640x360();
+    let mut s = Scripted::new(&td, true, true, |_| {});
+    // Hold every audio buffer in the audio queue until video is done.
+    let held = std::sync::Arc::new((std::sync::Mutex::new(true), std::sync::Condvar::new()));
+    let queue_src =
+        s.r.pipeline
+            .by_name("scripted-audio-queue")
+            .and_then(|q| q.static_pad("src"))
+            .expect("no audio queue");
+    let h = held.clone();
+    let probe = queue_src
+        .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            let (lock, cv) = &*h;
+            let mut g = lock.lock().unwrap();
+            let deadline = Instant::now() + TIMEOUT;
+            while *g && Instant::now() < deadline {
+                g = cv.wait_timeout(g, Duration::from_millis(100)).unwrap().0;
+            }
+            gst::PadProbeReturn::Ok
+        })
+        .expect("cannot hold audio");
+    let a = s.push_secs(0.0, 4.0);
+    let b = s.push_secs(7.0, 4.0);
+    assert!(s.set_video(big), "the element refused the new caps");
+    let c = s.push_secs(11.0, 2.0);
+    let total_video = a.video + b.video + c.video;
+    let stats = || s.r.rec.property::<gst::Structure>("stats");
+    assert!(
+        wait_for(TIMEOUT, || stats().get::<u64>("video-frames").unwrap_or(0)
+            >= total_video),
+        "video did not run ahead of held audio: {}",
+        stats()
+    );
+    assert_eq!(
+        stats().get::<u64>("audio-frames").unwrap_or(0),
+        0,
+        "audio was not held"
+    );
+    {
+        let (lock, cv) = &*held;
+        *lock.lock().unwrap() = false;
+        cv.notify_all();
+    }
+    queue_src.remove_probe(probe);
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    s.r.stop();
+    assert_no_errors(&s);
+
+    let closed = check_announcements(&s.r.messages(), &td.index_path());
+    assert_eq!(
+        reasons(&closed),
+        ["interrupted", "caps-changed", "eos"],
+        "file-closed messages: {closed:#?}"
+    );
+    let ss = sessions(&closed);
+    assert!(ss[0] < ss[1] && ss[1] < ss[2], "sessions {ss:?}");
+    assert_files_are(&td, &closed);
+    assert_durations(&closed, &[4.0, 4.0, 2.0], 0.3);
+    assert_av_files(&closed);
+    let p = s.pushed();
+    check_frames(&closed, p.video, p.audio);
+    assert_runs(&closed, &[a, b, c]);
+}
