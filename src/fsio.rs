@@ -133,6 +133,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Replaces the contents of `path` with `bytes`: atomically when it can;
+/// when the disk is full (no room for a temporary copy), in place over the
+/// existing file, which then keeps its blocks.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    match write_atomic(path, bytes) {
+        Err(e) if is_disk_full(&e) && path.exists() => {
+            let named = |e: std::io::Error| std::io::Error::new(e.kind(), io_error(path, &e));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(named)?;
+            f.write_all(bytes).map_err(named)?;
+            f.set_len(bytes.len() as u64).map_err(named)?;
+            f.sync_all().map_err(named)
+        }
+        other => other,
+    }
+}
+
+/// Whether an I/O error is a full disk (ENOSPC, EDQUOT).
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28) | Some(122))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

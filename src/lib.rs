@@ -11,6 +11,7 @@ mod hls;
 pub mod index;
 mod liverecordsink;
 mod naming;
+mod readable;
 mod record;
 mod rotation;
 mod session;

@@ -581,10 +581,12 @@ fn audio_lagging_video_across_two_breaks() {
             gst::PadProbeReturn::Ok
         })
         .expect("cannot hold audio");
-    let a = s.push_secs(0.0, 4.0);
-    let b = s.push_secs(7.0, 4.0);
+    // 7 s of video in all: a file waiting for its audio holds at most 8 s
+    // before video waits too (as a muxer's queue would).
+    let a = s.push_secs(0.0, 2.0);
+    let b = s.push_secs(4.5, 1.5);
     assert!(s.set_video(big), "the element refused the new caps");
-    let c = s.push_secs(11.0, 2.0);
+    let c = s.push_secs(6.0, 1.0);
     let total_video = a.video + b.video + c.video;
     let stats = || s.r.rec.property::<gst::Structure>("stats");
     assert!(
@@ -617,8 +619,11 @@ fn audio_lagging_video_across_two_breaks() {
     );
     let ss = sessions(&closed);
     assert!(ss[0] < ss[1] && ss[1] < ss[2], "sessions {ss:?}");
+    // Files held while audio lagged keep the caps of their own frames.
+    assert_eq!(video_size(&loc(&closed[1])), (320, 240));
+    assert_eq!(video_size(&loc(&closed[2])), (640, 360));
     assert_files_are(&td, &closed);
-    assert_durations(&closed, &[4.0, 4.0, 2.0], 0.3);
+    assert_durations(&closed, &[2.0, 1.5, 1.0], 0.3);
     assert_av_files(&closed);
     let p = s.pushed();
     check_frames(&closed, p.video, p.audio);

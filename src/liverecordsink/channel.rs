@@ -37,8 +37,15 @@ pub enum FileKind {
 pub struct OpenFile {
     pub key: Key,
     pub kind: FileKind,
-    /// Built without the state lock, after the file was decided.
+    /// Built without the state lock once every stream of the file has data
+    /// or is known absent (see `pending.rs`).
     pub writer: Option<Writer>,
+    /// Frames taken before the writer runs, in arrival order.
+    pub held: Vec<(Stream, gst::Buffer)>,
+    /// The writer is being built and fed what was held.
+    pub starting: bool,
+    /// Frames go straight into the writer.
+    pub flowing: bool,
     pub session: u64,
     pub index: u64,
     pub part_path: PathBuf,
@@ -53,6 +60,9 @@ pub struct OpenFile {
     /// The streams the file holds.
     pub has: PerStream<bool>,
     pub caps_sent: PerStream<bool>,
+    /// The caps of each stream's first frame in the file (a caps change
+    /// that matters starts a new file): the writer is built with them.
+    pub caps: PerStream<Option<gst::Caps>>,
     pub eos_wanted: PerStream<bool>,
     pub eos_sent: PerStream<bool>,
     /// The writer has written everything.
@@ -78,9 +88,13 @@ impl OpenFile {
         self.take_eos_pads()
     }
 
-    /// The writer pads that were asked for EOS and did not get it yet.
+    /// The writer pads that were asked for EOS and did not get it yet
+    /// (none before the writer has taken every held frame).
     pub fn take_eos_pads(&mut self) -> Vec<gst::Pad> {
         let mut pads = Vec::new();
+        if !self.flowing {
+            return pads;
+        }
         for s in Stream::ALL {
             if let Some(pad) = self.writer_pad(s) {
                 if self.eos_wanted[s] && !self.eos_sent[s] {
@@ -113,13 +127,10 @@ impl OpenFile {
     }
 }
 
-/// A buffer on its way into a writer.
+/// A buffer on its way into a running writer.
 pub struct Push {
     pub chan: usize,
-    pub key: Key,
-    pub stream: Stream,
-    /// The writer's input, when the writer already runs.
-    pub pad: Option<gst::Pad>,
+    pub pad: gst::Pad,
     pub caps: Option<gst::Caps>,
     pub buffer: gst::Buffer,
 }
@@ -161,6 +172,9 @@ pub struct Channel {
     pub next_index: u64,
     /// Playlists, for the HLS channel.
     pub hls: Option<HlsChannel>,
+    /// A writer failed (disk full, unwritable path): the channel records
+    /// no more.
+    pub failed: bool,
 }
 
 impl Channel {
@@ -185,6 +199,7 @@ impl Channel {
             hls: hls.then(HlsChannel::default),
             files: Vec::new(),
             next_index,
+            failed: false,
         }
     }
 
@@ -212,7 +227,6 @@ impl Channel {
         frame: LeadFrame,
         open_at: &mut dyn FnMut() -> OpenAt,
         plan: &mut Plan,
-        ci: usize,
     ) -> Option<Key> {
         let LeadFrame {
             rt,
@@ -252,7 +266,6 @@ impl Channel {
             LeadAction::Write(k) => Some(k),
             LeadAction::Open(k) => {
                 self.open(cfg, k, open_at());
-                plan.opens.push((ci, k));
                 Some(k)
             }
             LeadAction::Rotate {
@@ -269,7 +282,6 @@ impl Channel {
                     self.timeline.follower_ended();
                 }
                 self.open(cfg, open, open_at());
-                plan.opens.push((ci, open));
                 Some(open)
             }
         }
@@ -299,6 +311,9 @@ impl Channel {
             key,
             kind,
             writer: None,
+            held: Vec::new(),
+            starting: false,
+            flowing: false,
             session: at.session,
             index,
             part_path,
@@ -310,6 +325,7 @@ impl Channel {
             frames: PerStream::default(),
             has,
             caps_sent: PerStream::default(),
+            caps: PerStream::default(),
             eos_wanted: PerStream::default(),
             eos_sent: PerStream::default(),
             drained: false,
@@ -372,12 +388,15 @@ impl Channel {
                 end: None,
             })
         };
+        // A file's `.part` is created when its writer starts, which may be
+        // later: the open files' names are taken too.
+        let open: Vec<&PathBuf> = self.files.iter().map(|f| &f.part_path).collect();
         let (index, base) = naming::pick_new(
             render,
             cfg.template.uses_index(),
             self.next_index,
             ext,
-            |p| p.exists(),
+            |p| p.exists() || open.iter().any(|o| o.as_path() == p),
         );
         self.next_index = index + 1;
         (index, base)

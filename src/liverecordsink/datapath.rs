@@ -13,9 +13,8 @@ use super::channel::Plan;
 use super::imp::{LiveRecordSink, CAT};
 use super::state::State;
 use super::stream::Stream;
-use super::writer::{file_segment, Writer, WriterSpec};
-use crate::fsio;
-use crate::rotation::{CloseReason, Key};
+use super::writer::file_segment;
+use crate::rotation::CloseReason;
 
 /// How long audio may wait for video to reach its running time before it is
 /// routed without knowing whether video will cut there.
@@ -45,6 +44,8 @@ impl LiveRecordSink {
                     stream.name()
                 ]
             );
+            // The stream ends here: no file or muxer waits for it.
+            self.input_eos(stream);
             return Err(gst::FlowError::Error);
         };
 
@@ -69,6 +70,20 @@ impl LiveRecordSink {
             let Some(state) = guard.as_mut() else {
                 break Err(Refused::Flow(gst::FlowError::Flushing));
             };
+            if state.live.is_none() {
+                drop(guard);
+                let live = upstream_is_live(pad);
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "Upstream of {} is live: {live}",
+                    stream.name()
+                );
+                if let Some(state) = self.lock_state().as_mut() {
+                    state.live.get_or_insert(live);
+                }
+                continue;
+            }
             let rt = match adjusted {
                 Some(a) => a,
                 None => match self.admit(state, stream, ts, &buffer) {
@@ -84,6 +99,9 @@ impl LiveRecordSink {
                     Err(r) => break Err(r),
                 },
             };
+            if state.flushing || state.stopping {
+                break Err(Refused::Flow(gst::FlowError::Flushing));
+            }
             if stream == Stream::Audio && state.follower_must_wait(rt) {
                 if waited < FOLLOWER_WAIT_LIMIT {
                     let start = Instant::now();
@@ -100,7 +118,28 @@ impl LiveRecordSink {
                 );
                 state.lead_stalled = true;
             }
-            break Ok(state.plan_buffer(stream, buffer, rt));
+            let now = state.clocking.clock.as_ref().map(|c| c.time());
+            let gone_before = state.inputs.audio.gone;
+            let eos = state.arrived(stream, now);
+            if state.inputs.audio.gone && !gone_before {
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "No audio for {:?} while video goes on: the open files end their audio; files go on without it until it comes back",
+                    super::pending::SILENCE
+                );
+            }
+            if state.lead_must_wait(stream, rt) && eos.is_empty() {
+                // A file waits for its audio and holds enough video: wait
+                // for audio (or its end), as a muxer would.
+                state.lead_blocked = true;
+                drop(self.wait(guard, Duration::from_millis(100)));
+                continue;
+            }
+            state.lead_blocked = false;
+            let mut plan = state.plan_buffer(stream, buffer, rt);
+            plan.eos.extend(eos);
+            break Ok(plan);
         };
         let plan = match planned {
             Ok(plan) => plan,
@@ -271,26 +310,13 @@ impl LiveRecordSink {
         plan: Plan,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         send_eos(plan.eos);
-        for (ci, key) in plan.opens {
-            self.start_writer(ci, key)?;
-        }
+        self.start_writers(plan.opens)?;
         if plan.request_keyframe {
             gst::debug!(CAT, imp = self, "Requesting a keyframe upstream");
             request_keyframe(pad);
         }
         for push in plan.pushes {
-            let target = if push.pad.is_some() {
-                push.pad
-            } else {
-                let mut guard = self.lock_state();
-                guard.as_mut().and_then(|s| {
-                    let f = s.channels.get_mut(push.chan)?.file_mut(push.key)?;
-                    let pad = f.writer_pad(push.stream)?;
-                    f.caps_sent[push.stream] = true;
-                    Some(pad)
-                })
-            };
-            let Some(target) = target else { continue };
+            let target = push.pad;
             if let Some(caps) = push.caps {
                 target.push_event(gst::event::Caps::new(&caps));
                 target.push_event(file_segment());
@@ -328,100 +354,6 @@ impl LiveRecordSink {
         Ok(gst::FlowSuccess::Ok)
     }
 
-    /// Builds and starts the writer of a file decided under the lock.
-    /// Called without locks.
-    fn start_writer(&self, ci: usize, key: Key) -> Result<(), gst::FlowError> {
-        let (name, format, part_path, video, audio, frag) = {
-            let guard = self.lock_state();
-            let Some(state) = guard.as_ref() else {
-                return Err(gst::FlowError::Flushing);
-            };
-            let ch = state.channels.get(ci).ok_or(gst::FlowError::Error)?;
-            let f = ch
-                .files
-                .iter()
-                .find(|f| f.key == key)
-                .ok_or(gst::FlowError::Error)?;
-            let caps = |s: Stream| f.has[s].then(|| state.inputs[s].caps.clone());
-            (
-                format!("writer-{}-{:05}-{}", ch.format.name(), f.index, key),
-                ch.format,
-                f.part_path.clone(),
-                caps(Stream::Video),
-                caps(Stream::Audio),
-                state.cfg.mp4_fragment_ms,
-            )
-        };
-        let caps_sent = (
-            video.as_ref().is_some_and(|c| c.is_some()),
-            audio.as_ref().is_some_and(|c| c.is_some()),
-        );
-
-        let result = fsio::prepare_part(&part_path).and_then(|_| {
-            let writer = Writer::build(WriterSpec {
-                name,
-                format,
-                part_path: &part_path,
-                video,
-                audio,
-                mp4_fragment_ms: frag,
-            })
-            .map_err(|e| e.to_string())?;
-            self.obj()
-                .add(&writer.bin)
-                .map_err(|e| format!("cannot add writer: {e}"))?;
-            if let Err(e) = writer.start() {
-                let _ = self.obj().remove(&writer.bin);
-                return Err(e.to_string());
-            }
-            Ok(writer)
-        });
-        let writer = match result {
-            Ok(w) => w,
-            Err(msg) => {
-                self.writer_not_started(ci, key);
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::OpenWrite,
-                    ("Cannot record {}: {}", part_path.display(), msg)
-                );
-                return Err(gst::FlowError::Error);
-            }
-        };
-
-        let (eos, opened) = {
-            let mut guard = self.lock_state();
-            let Some(state) = guard.as_mut() else {
-                writer.shutdown();
-                return Err(gst::FlowError::Flushing);
-            };
-            let stream_id = state.cfg.recorder.stream_id.clone();
-            let ch = state.channels.get_mut(ci).ok_or(gst::FlowError::Error)?;
-            let format = ch.format;
-            let f = ch.file_mut(key).ok_or(gst::FlowError::Error)?;
-            f.caps_sent.video = caps_sent.0;
-            f.caps_sent.audio = caps_sent.1;
-            f.writer = Some(writer);
-            // Closed while it was being built (stop, EOS): drain it now.
-            let eos = f.take_eos_pads();
-            let opened = f.announce.take().map(|location| {
-                super::messages::file_opened(
-                    &stream_id,
-                    format.name(),
-                    &f.meta(),
-                    &location.to_string_lossy(),
-                )
-            });
-            (eos, opened)
-        };
-        self.notify();
-        send_eos(eos);
-        if let Some(s) = opened {
-            self.post(s);
-        }
-        Ok(())
-    }
-
     /// `split-now`: the lead cuts at its next keyframe. Called without locks.
     pub(super) fn split_now(&self) {
         let request = {
@@ -442,11 +374,29 @@ impl LiveRecordSink {
     }
 }
 
-/// Sends EOS into writer inputs.
+/// Sends EOS into writer inputs, all at once: a muxer may hold one input's
+/// stream lock while it waits for another input, so EOS to one must never
+/// wait behind EOS to another.
 pub(super) fn send_eos(pads: Vec<gst::Pad>) {
-    for p in pads {
-        p.push_event(gst::event::Eos::new());
+    match pads.len() {
+        0 => {}
+        1 => {
+            for p in pads {
+                p.push_event(gst::event::Eos::new());
+            }
+        }
+        _ => std::thread::scope(|s| {
+            for p in &pads {
+                s.spawn(move || p.push_event(gst::event::Eos::new()));
+            }
+        }),
     }
+}
+
+/// Whether the source upstream of `pad` is live (LATENCY query).
+fn upstream_is_live(pad: &gst::Pad) -> bool {
+    let mut q = gst::query::Latency::new();
+    pad.peer_query(&mut q) && q.result().0
 }
 
 /// Asks upstream of `pad` for a keyframe with its headers.

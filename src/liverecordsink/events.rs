@@ -142,9 +142,7 @@ impl LiveRecordSink {
                 // A source that restarts after EOS: record again, in a new session.
                 gst::info!(CAT, imp = self, "{} restarted after EOS", stream.name());
                 input.eos = false;
-                input.position = None;
-                input.last_pts = None;
-                input.last_decode = None;
+                input.restart();
                 state.breaks.restart(stream.idx());
                 if state.eos {
                     state.eos = false;
@@ -184,12 +182,13 @@ impl LiveRecordSink {
 
     /// EOS on one input: its part of the current files ends; when every
     /// input has ended, every file closes and EOS follows once they are final.
-    fn input_eos(&self, stream: Stream) {
+    pub(super) fn input_eos(&self, stream: Stream) {
         let mut eos = Vec::new();
         {
             let mut guard = self.lock_state();
             let Some(state) = guard.as_mut() else { return };
             state.inputs[stream].eos = true;
+            state.inputs[stream].eos_session = state.sessions.number;
             for ch in &mut state.channels {
                 let mut ended = Vec::new();
                 if ch.follower == Some(stream) {
@@ -238,7 +237,26 @@ impl LiveRecordSink {
         }
         self.notify();
         send_eos(eos);
+        // Files that waited for this stream start without it.
+        let _ = self.start_ready();
         self.finish_playlists();
+        self.maybe_forward_eos();
+    }
+
+    /// A pad was released while recording: its stream ends as at EOS, and
+    /// nothing waits for it any more.
+    pub(super) fn input_released(&self, stream: Stream) {
+        gst::info!(
+            CAT,
+            imp = self,
+            "{} pad released: its stream ends",
+            stream.name()
+        );
+        self.input_eos(stream);
+        if let Some(state) = self.lock_state().as_mut() {
+            state.inputs[stream].active = false;
+        }
+        self.notify();
         self.maybe_forward_eos();
     }
 

@@ -28,7 +28,7 @@ use crate::record::{Ending, FileMeta};
 use crate::rotation::{CloseReason, Key};
 use crate::session::wall_at;
 use crate::template::TemplateVars;
-use crate::{fsio, naming};
+use crate::{fsio, naming, readable};
 
 /// How long stopping waits for muxers to finalise their files.
 const FINALISE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -192,33 +192,91 @@ impl LiveRecordSink {
         None
     }
 
-    /// Marks the file whose writer contains `src` as failed and finalises it.
-    pub(super) fn writer_failed(&self, src: &gst::Object) {
-        let Some((ci, key)) = self.writer_of(src) else {
-            return;
-        };
-        let stopping = {
-            let mut guard = self.lock_state();
-            let Some(state) = guard.as_mut() else { return };
-            if let Some(f) = state.channels.get_mut(ci).and_then(|c| c.file_mut(key)) {
-                f.reason = Some(CloseReason::Error);
+    /// Whether `src` is inside one of this element's writer bins.
+    pub(super) fn is_writer_element(&self, src: &gst::Object) -> bool {
+        let me = self.obj();
+        let mut cur = Some(src.clone());
+        while let Some(o) = cur {
+            let parent = o.parent();
+            if o.name().starts_with("writer-")
+                && parent.as_ref() == Some(me.upcast_ref::<gst::Object>())
+            {
+                return true;
             }
-            state.stopping
+            cur = parent;
+        }
+        false
+    }
+
+    /// A writer failed (disk full, muxer error): its channel stops writing
+    /// (its other files close, no new ones open), its file is finalised as
+    /// written (kept only if readable), and an element error names the file.
+    /// Returns whether `src` was a writer.
+    pub(super) fn writer_failed(&self, src: &gst::Object, what: &str) -> bool {
+        let Some((ci, key)) = self.writer_of(src) else {
+            return false;
         };
-        if !stopping {
-            gst::warning!(
-                CAT,
-                imp = self,
-                "A writer failed: finalising its file as written"
+        let taken = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else {
+                return true;
+            };
+            let Some(ch) = state.channels.get_mut(ci) else {
+                return true;
+            };
+            let first = !std::mem::replace(&mut ch.failed, true);
+            ch.timeline.close_all();
+            if let Some(h) = ch.hls.as_mut() {
+                h.close_open(CloseReason::Error);
+            }
+            let streams = ch.streams();
+            let mut eos = Vec::new();
+            for f in ch.files.iter_mut().filter(|f| f.key != key) {
+                eos.extend(f.finish(&streams, Some(CloseReason::Error)));
+            }
+            let part = ch.file_mut(key).map(|f| {
+                f.reason = Some(CloseReason::Error);
+                f.part_path.clone()
+            });
+            // Files whose writer never started have nothing on disk.
+            let unstarted: Vec<Key> = ch
+                .files
+                .iter()
+                .filter(|f| f.writer.is_none() && !f.starting)
+                .map(|f| f.key)
+                .collect();
+            (part, eos, first, unstarted)
+        };
+        let (part, eos, first, unstarted) = taken;
+        send_eos(eos);
+        for k in unstarted {
+            self.drop_unstarted(ci, k, false);
+        }
+        if first {
+            gst::element_imp_error!(
+                self,
+                gst::ResourceError::Write,
+                [
+                    "Cannot write {}: {}",
+                    part.map(|p| p.display().to_string()).unwrap_or_default(),
+                    what
+                ]
             );
         }
         self.writer_drained(ci, key);
+        true
     }
 
     /// A writer could not start: its file is dropped (a segment keeps its
     /// place in the playlist order, as a skipped one) and the channel waits
     /// for the next keyframe.
     pub(super) fn writer_not_started(&self, ci: usize, key: Key) {
+        self.drop_unstarted(ci, key, true);
+    }
+
+    /// Drops a file that never got a writer; with `restart`, the channel
+    /// waits for the next keyframe.
+    pub(super) fn drop_unstarted(&self, ci: usize, key: Key, restart: bool) {
         {
             let mut guard = self.lock_state();
             if let Some(ch) = guard.as_mut().and_then(|s| s.channels.get_mut(ci)) {
@@ -231,7 +289,9 @@ impl LiveRecordSink {
                         }
                     }
                 }
-                ch.timeline.close_all();
+                if restart {
+                    ch.timeline.close_all();
+                }
             }
         }
         self.notify();
@@ -267,7 +327,7 @@ impl LiveRecordSink {
                 run,
                 seq,
                 discontinuity,
-            } => self.close_segment(ci, &file, run, seq, discontinuity),
+            } => self.close_segment(ci, &file, &cfg, run, seq, discontinuity),
         };
         self.after_close(&cfg, closed);
         if let FileKind::Segment { run, .. } = file.kind {
@@ -312,6 +372,23 @@ impl LiveRecordSink {
                 ),
             });
         }
+        if let Err(why) = readable::check(&file.part_path, format) {
+            // Never indexed as good: kept aside as NAME.EXT.broken (deleted
+            // when empty) and announced as discarded.
+            let (location, size) = set_aside(&file.part_path);
+            let location = location.to_string_lossy();
+            let ending = Ending {
+                location: &location,
+                size,
+                duration,
+                reason,
+            };
+            return Some(Closed::Discarded {
+                record: cfg.recorder.record(format.name(), &meta, ending),
+                duration,
+                why: format!("unreadable: {why}"),
+            });
+        }
         let end_wall = wall_at(
             (file.start_rt, file.start_wall),
             file.end_rt.max(file.start_rt),
@@ -349,20 +426,61 @@ impl LiveRecordSink {
         &self,
         ci: usize,
         file: &OpenFile,
+        cfg: &Config,
         run_id: u64,
         seq: u64,
         discontinuity: bool,
     ) -> Option<Closed> {
         let part = &file.part_path;
         let final_path = part.with_extension("");
-        let size = fsio::commit(part, &final_path).unwrap_or_else(|msg| {
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::Write,
-                ["Cannot finish the segment {}: {}", part.display(), msg]
-            );
-            0
-        });
+        // A segment whose writer failed (a full disk) is cut short.
+        let readable = match file.reason {
+            Some(CloseReason::Error) => Err("its writer failed".to_string()),
+            _ => readable::check(part, Format::Hls),
+        };
+        let size = match readable {
+            Err(why) => {
+                // Left out of the playlist: players could not read it.
+                let (aside, aside_size) = set_aside(part);
+                let duration = file.end_rt.saturating_sub(file.start_rt);
+                let location = aside.to_string_lossy();
+                let record = cfg.recorder.record(
+                    Format::Hls.name(),
+                    &file.meta(),
+                    Ending {
+                        location: &location,
+                        size: aside_size,
+                        duration,
+                        reason: CloseReason::Error.as_str(),
+                    },
+                );
+                self.queue_post(messages::file_record(
+                    "liverecordsink-file-discarded",
+                    &record,
+                    duration,
+                    Some(&format!("unreadable: {why}")),
+                ));
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    [
+                        "Segment {} is unreadable ({}): left out of the playlist, kept as {}",
+                        part.display(),
+                        why,
+                        aside.display()
+                    ]
+                );
+                0
+            }
+            Ok(()) => fsio::commit(part, &final_path).unwrap_or_else(|msg| {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Write,
+                    ["Cannot finish the segment {}: {}", part.display(), msg]
+                );
+                0
+            }),
+        };
         let done = Finished {
             uri: final_path
                 .file_name()
@@ -492,7 +610,7 @@ impl LiveRecordSink {
         let result = (|| -> Result<PathBuf, String> {
             {
                 let _w = super::imp::lock(&self.hls_write);
-                fsio::write_atomic(&run.path, &bytes).map_err(|e| e.to_string())?;
+                fsio::write_replacing(&run.path, &bytes).map_err(|e| e.to_string())?;
             }
             if !cfg.template.uses_end() {
                 return Ok(run.path.clone());
@@ -542,6 +660,8 @@ impl LiveRecordSink {
         };
         self.notify();
         send_eos(eos);
+        // Files still waiting for a stream start with what they hold.
+        let _ = self.start_ready();
 
         let deadline = Instant::now() + FINALISE_TIMEOUT;
         loop {
@@ -603,6 +723,21 @@ impl LiveRecordSink {
             }
         }
         self.effects.run();
+    }
+}
+
+/// Sets an unreadable `.part` aside as `NAME.EXT.broken`, or deletes it
+/// when empty. Returns where it is (or was) and its size.
+fn set_aside(part: &std::path::Path) -> (PathBuf, u64) {
+    let size = std::fs::metadata(part).map_or(0, |m| m.len());
+    if size == 0 {
+        let _ = std::fs::remove_file(part);
+        return (part.to_path_buf(), 0);
+    }
+    let aside = part.with_extension("broken");
+    match std::fs::rename(part, &aside) {
+        Ok(()) => (aside, size),
+        Err(_) => (part.to_path_buf(), size),
     }
 }
 

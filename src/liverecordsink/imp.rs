@@ -327,6 +327,8 @@ impl ElementImpl for LiveRecordSink {
 
     fn release_pad(&self, pad: &gst::Pad) {
         let _ = pad.set_active(false);
+        // Releasing a pad ends its stream; the rest records on.
+        self.input_released(Stream::from_pad(pad));
         let _ = self.obj().remove_pad(pad);
     }
 
@@ -375,9 +377,21 @@ impl BinImpl for LiveRecordSink {
             }
             // A writer failed (disk full, muxer error): its file will never
             // drain, so it is finalised as written, with reason=error.
-            gst::MessageView::Error(_) => {
-                if let Some(src) = msg.src() {
-                    self.writer_failed(src);
+            gst::MessageView::Error(e) => {
+                let what = match e.debug() {
+                    Some(d) => format!("{} ({d})", e.error()),
+                    None => e.error().to_string(),
+                };
+                // A writer's error is reported by the element, naming the
+                // file; the writer's own message is not forwarded.
+                if msg.src().is_some_and(|src| self.writer_failed(src, &what)) {
+                    return;
+                }
+                // A late error from a writer already being finalised: its
+                // file's fate is decided there (kept if readable).
+                if msg.src().is_some_and(|src| self.is_writer_element(src)) {
+                    gst::warning!(CAT, imp = self, "Late writer error: {what}");
+                    return;
                 }
             }
             _ => {}

@@ -25,6 +25,8 @@ pub struct Input {
     pub caps: Option<gst::Caps>,
     pub segment: Option<gst::FormattedSegment<gst::ClockTime>>,
     pub eos: bool,
+    /// The session in which the latest EOS came.
+    pub eos_session: u64,
     /// Highest running time seen (end of the latest frame).
     pub position: Option<u64>,
     pub stream_id: Option<String>,
@@ -35,6 +37,34 @@ pub struct Input {
     /// Decode time (DTS, else PTS) of the last frame taken: within a file
     /// it never goes back.
     pub last_decode: Option<i64>,
+    /// Pipeline clock time of the latest buffer, and since when buffers
+    /// have been arriving without a pause (live pipelines: how long a
+    /// stream has been silent while another went on).
+    pub last_arrival: Option<gst::ClockTime>,
+    pub flowing_since: Option<gst::ClockTime>,
+    /// Live only: the stream stopped sending while the others went on
+    /// (`pending.rs`). Files go on without it until it sends again.
+    pub gone: bool,
+}
+
+impl Input {
+    /// Whether files of session `session` go on without this stream: it is
+    /// not recorded, was given up, or ended (EOS) in that session or later.
+    /// A stream that ended in an earlier session may restart with the
+    /// others: files of a new session wait for it.
+    pub fn absent_for(&self, session: u64) -> bool {
+        !self.active || self.gone || (self.eos && self.eos_session >= session)
+    }
+
+    /// Forgets what the previous stream of this input did.
+    pub fn restart(&mut self) {
+        self.position = None;
+        self.last_pts = None;
+        self.last_decode = None;
+        self.flowing_since = None;
+        self.last_arrival = None;
+        self.gone = false;
+    }
 }
 
 /// The pipeline clock while PLAYING, for the timers (`timers.rs`).
@@ -61,6 +91,12 @@ pub struct State {
     /// Video stopped advancing while audio waited for it; stop waiting until
     /// it moves again.
     pub lead_stalled: bool,
+    /// Video waits for a file's audio to start (non-live): audio must not
+    /// wait for video then.
+    pub lead_blocked: bool,
+    /// Whether upstream is live (a LATENCY query at the first buffer):
+    /// only live streams are given up after silence on the clock.
+    pub live: Option<bool>,
     /// Interruptions seen in running time, and the inputs' offsets.
     pub breaks: Tracker,
     pub clocking: Clocking,
@@ -110,6 +146,8 @@ impl State {
             eos_pushed: false,
             finalizing: 0,
             lead_stalled: false,
+            lead_blocked: false,
+            live: None,
             breaks: Tracker::new(2, gap_ns),
             clocking: Clocking::default(),
         })
@@ -151,6 +189,9 @@ impl State {
     /// Whether audio at `rt` must wait for video to pass it.
     pub fn follower_must_wait(&self, rt: u64) -> bool {
         let video = &self.inputs.video;
+        if self.lead_blocked {
+            return false;
+        }
         self.channels.iter().any(|ch| {
             if ch.follower != Some(Stream::Audio) {
                 return false;
@@ -166,13 +207,7 @@ impl State {
             // Video's position is the end of its latest frame: the next
             // video frame starts there and may cut, so audio at that time
             // waits for it too.
-            if video_can_cut && video.position.is_none_or(|p| p <= rt) {
-                return true;
-            }
-            // The file this frame belongs to is still being set up.
-            ch.files.iter().any(|f| {
-                f.writer.is_none() && rt >= f.start_rt && !f.eos_wanted.video && !f.eos_wanted.audio
-            })
+            video_can_cut && video.position.is_none_or(|p| p <= rt)
         })
     }
 
@@ -199,12 +234,16 @@ impl State {
         }
         let caps = self.inputs[stream].caps.clone();
         let cfg = self.cfg.clone();
-        let follower_eos =
-            |s: Option<Stream>, inputs: &PerStream<Input>| s.is_none_or(|f| inputs[f].eos);
+        let follower_eos = |s: Option<Stream>, inputs: &PerStream<Input>| {
+            s.is_none_or(|f| inputs[f].eos || inputs[f].gone)
+        };
         let mut written = false;
         let mut targets = Vec::with_capacity(self.channels.len());
 
         for ci in 0..self.channels.len() {
+            if self.channels[ci].failed {
+                continue;
+            }
             let follower_done = follower_eos(self.channels[ci].follower, &self.inputs);
             let sessions = &mut self.sessions;
             let ch = &mut self.channels[ci];
@@ -223,7 +262,7 @@ impl State {
                     keyframe,
                     follower_done,
                 };
-                ch.route_lead(&cfg, frame, &mut open_at, &mut plan, ci)
+                ch.route_lead(&cfg, frame, &mut open_at, &mut plan)
             } else if ch.follower == Some(stream) {
                 ch.route_follower(stream, rt, &mut plan)
             } else {
@@ -231,16 +270,25 @@ impl State {
             };
             let Some(key) = target else { continue };
             written = true;
-            let Some(file) = ch.file_mut(key).filter(|f| f.has[stream]) else {
+            // A file takes a stream it holds, until that stream's part ends
+            // (a stream given up and back: it joins the next file).
+            let Some(file) = ch
+                .file_mut(key)
+                .filter(|f| f.has[stream] && !f.eos_wanted[stream])
+            else {
                 continue;
             };
+            if file.frames[stream] == 0 {
+                file.caps[stream] = caps.clone();
+            }
             file.frames[stream] += 1;
             file.end_rt = file.end_rt.max(end_rt);
-            let send_caps = !file.caps_sent[stream];
-            if send_caps && file.writer.is_some() {
+            let pad = file.flowing.then(|| file.writer_pad(stream)).flatten();
+            let send_caps = pad.is_some() && !file.caps_sent[stream];
+            if send_caps {
                 file.caps_sent[stream] = true;
             }
-            targets.push((ci, key, file.writer_pad(stream), send_caps, file.base_rt));
+            targets.push((ci, key, pad, send_caps, file.base_rt));
         }
 
         // The last target takes the buffer itself (no copy when upstream
@@ -261,15 +309,22 @@ impl State {
                 b.set_pts(file_time(i64::try_from(rt).unwrap_or(i64::MAX), base));
                 b.set_dts(dts_rt.map(|d| file_time(d, base)));
             }
-            plan.pushes.push(Push {
-                chan,
-                key,
-                stream,
-                pad,
-                caps: if send_caps { caps.clone() } else { None },
-                buffer: out,
-            });
+            match pad {
+                Some(pad) => plan.pushes.push(Push {
+                    chan,
+                    pad,
+                    caps: if send_caps { caps.clone() } else { None },
+                    buffer: out,
+                }),
+                // Held until the writer runs.
+                None => {
+                    if let Some(f) = self.channels.get_mut(chan).and_then(|c| c.file_mut(key)) {
+                        f.held.push((stream, out));
+                    }
+                }
+            }
         }
+        plan.opens = self.take_ready();
 
         if written {
             match stream {

@@ -122,6 +122,7 @@ impl LiveRecordSink {
         }
         self.notify();
         send_eos(eos);
+        let _ = self.start_ready();
         self.finish_playlists();
     }
 

@@ -42,6 +42,26 @@ pub fn debian_package(element: &str) -> &'static str {
 }
 
 /// Fails the test, naming the Debian package, if an element is missing.
+/// A test's own source pad, answering the LATENCY query as a live source
+/// while `live` is set (the element gives up a silent stream only when its
+/// upstream is live).
+pub fn test_source_pad(name: &str, live: Arc<std::sync::atomic::AtomicBool>) -> gst::Pad {
+    gst::Pad::builder(gst::PadDirection::Src)
+        .name(name)
+        .query_function(move |pad, parent, query| match query.view_mut() {
+            gst::QueryViewMut::Latency(q) => {
+                q.set(
+                    live.load(Ordering::SeqCst),
+                    gst::ClockTime::ZERO,
+                    gst::ClockTime::NONE,
+                );
+                true
+            }
+            _ => gst::Pad::query_default(pad, parent, query),
+        })
+        .build()
+}
+
 pub fn require_elements(elements: &[&str]) {
     init();
     let missing: Vec<String> = elements

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use crate::common::{ffprobe, init, require_elements, Recording, TestDir};
+use crate::common::{ffprobe, init, require_elements, test_source_pad, Recording, TestDir};
 
 pub const SECOND: u64 = 1_000_000_000;
 
@@ -260,6 +260,9 @@ pub struct Scripted {
     audio: Option<Feed>,
     /// Push frames when the pipeline clock reaches their running time.
     pub live: bool,
+    /// What the source pads answer to the LATENCY query (`live`, as of the
+    /// latest run).
+    live_flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Number of STREAM_STARTs sent so far, for unique stream ids.
     generation: u32,
     /// How far video timestamps may run ahead of audio ones when pushing
@@ -317,6 +320,7 @@ impl Scripted {
         r.set_location(td);
         configure(&r.rec);
 
+        let live_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mk = |kind: &str, enc: Option<&'static Encoded>| -> Option<Feed> {
             let enc = enc?;
             let sink = r
@@ -339,9 +343,7 @@ impl Scripted {
                 .unwrap()
                 .link(&sink)
                 .unwrap_or_else(|e| panic!("cannot link to the {kind} pad: {e:?}"));
-            let pad = gst::Pad::builder(gst::PadDirection::Src)
-                .name(format!("scripted-{kind}"))
-                .build();
+            let pad = test_source_pad(&format!("scripted-{kind}"), live_flag.clone());
             pad.link(&queue.static_pad("sink").unwrap())
                 .unwrap_or_else(|e| panic!("cannot link to the {kind} queue: {e:?}"));
             pad.set_active(true).unwrap();
@@ -361,6 +363,7 @@ impl Scripted {
             video,
             audio,
             live: false,
+            live_flag,
             generation: 0,
             video_lead: 100_000_000,
         };
@@ -428,6 +431,8 @@ impl Scripted {
     /// when the pipeline clock reaches its running time.
     pub fn push_run(&mut self, run: Run) -> Pushed {
         let lead = self.video_lead;
+        self.live_flag
+            .store(self.live, std::sync::atomic::Ordering::SeqCst);
         let nv = self
             .video
             .as_ref()
