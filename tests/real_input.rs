@@ -21,8 +21,6 @@
 //! (tests/common/isolate.rs): a deadlocked or spinning element fails its
 //! test instead of hanging the binary. Every bus wait is bounded.
 
-#![allow(dead_code, unused_imports)] // helpers shared with tests/pending/real_input.rs
-
 mod common;
 
 use std::path::{Path, PathBuf};
