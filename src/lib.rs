@@ -9,6 +9,7 @@ mod format;
 mod fsio;
 mod hls;
 pub mod index;
+pub mod json;
 mod liverecordsink;
 mod naming;
 mod readable;

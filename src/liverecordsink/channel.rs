@@ -44,8 +44,9 @@ pub struct OpenFile {
     pub held: Vec<(Stream, gst::Buffer)>,
     /// The writer is being built and fed what was held.
     pub starting: bool,
-    /// Frames go straight into the writer.
-    pub flowing: bool,
+    /// Frames of each stream go straight into the writer (its held frames
+    /// have all been fed).
+    pub flowing: PerStream<bool>,
     pub session: u64,
     pub index: u64,
     pub part_path: PathBuf,
@@ -92,10 +93,10 @@ impl OpenFile {
     /// (none before the writer has taken every held frame).
     pub fn take_eos_pads(&mut self) -> Vec<gst::Pad> {
         let mut pads = Vec::new();
-        if !self.flowing {
-            return pads;
-        }
         for s in Stream::ALL {
+            if !self.flowing[s] {
+                continue;
+            }
             if let Some(pad) = self.writer_pad(s) {
                 if self.eos_wanted[s] && !self.eos_sent[s] {
                     self.eos_sent[s] = true;
@@ -313,7 +314,7 @@ impl Channel {
             writer: None,
             held: Vec::new(),
             starting: false,
-            flowing: false,
+            flowing: PerStream::default(),
             session: at.session,
             index,
             part_path,

@@ -90,7 +90,7 @@ impl State {
             .iter()
             .filter(|ch| ch.lead == stream && ch.follower.is_some())
             .flat_map(|ch| ch.files.iter())
-            .any(|f| !f.flowing && rt.saturating_sub(f.start_rt) >= HOLD_LIMIT)
+            .any(|f| !f.flowing[stream] && rt.saturating_sub(f.start_rt) >= HOLD_LIMIT)
     }
 
     /// A frame of `stream` arrived at clock time `now`; for the lead, in a

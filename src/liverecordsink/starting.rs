@@ -119,65 +119,105 @@ impl LiveRecordSink {
         self.feed_held(ci, key)
     }
 
-    /// Pushes the held frames into a started writer, in order, until none is
-    /// left; then frames go straight in, and the EOS asked for meanwhile
-    /// (the file was cut or closed) is sent.
+    /// A started writer: `file-opened` is posted, and each stream's held
+    /// frames are fed by a thread of their own (a muxer takes a frame only
+    /// once every input has one: one thread feeding both inputs, or the
+    /// streaming thread of one stream feeding the other's, could wait for
+    /// data only it would bring). The calling streaming thread returns at
+    /// once and goes on with its own stream, after the held frames of it.
     fn feed_held(&self, ci: usize, key: Key) -> Result<(), gst::FlowError> {
-        loop {
-            let batch = {
-                let mut guard = self.lock_state();
-                let Some(state) = guard.as_mut() else {
-                    return Err(gst::FlowError::Flushing);
-                };
-                let stream_id = state.cfg.recorder.stream_id.clone();
-                let ch = state.channels.get_mut(ci).ok_or(gst::FlowError::Error)?;
-                let format = ch.format;
-                let failed = ch.failed;
-                let f = ch.file_mut(key).ok_or(gst::FlowError::Error)?;
-                if failed {
-                    // The channel failed (a full disk) while this file was
-                    // starting: it records nothing more, and never opened.
-                    let writer = f.writer.take();
-                    drop(guard);
-                    if let Some(w) = writer {
-                        w.shutdown();
-                        let _ = self.obj().remove(&w.bin);
-                        let _ = std::fs::remove_file(&w.part_path);
-                    }
-                    self.drop_unstarted(ci, key, false);
-                    return Ok(());
+        let (opened, feeders) = {
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else {
+                return Err(gst::FlowError::Flushing);
+            };
+            let stream_id = state.cfg.recorder.stream_id.clone();
+            let ch = state.channels.get_mut(ci).ok_or(gst::FlowError::Error)?;
+            let format = ch.format;
+            let failed = ch.failed;
+            let f = ch.file_mut(key).ok_or(gst::FlowError::Error)?;
+            if failed {
+                // The channel failed (a full disk) while this file was
+                // starting: it records nothing more, and never opened.
+                let writer = f.writer.take();
+                drop(guard);
+                if let Some(w) = writer {
+                    w.shutdown();
+                    let _ = self.obj().remove(&w.bin);
+                    let _ = std::fs::remove_file(&w.part_path);
                 }
-                if f.held.is_empty() {
-                    f.flowing = true;
-                    f.starting = false;
+                self.drop_unstarted(ci, key, false);
+                return Ok(());
+            }
+            f.starting = false;
+            let opened = f.announce.take().map(|location| {
+                super::messages::file_opened(
+                    &stream_id,
+                    format.name(),
+                    &f.meta(),
+                    &location.to_string_lossy(),
+                )
+            });
+            let mut feeders = Vec::new();
+            for s in Stream::ALL {
+                if f.held.iter().any(|(hs, _)| *hs == s) {
+                    feeders.push(s);
+                } else {
+                    f.flowing[s] = true;
+                }
+            }
+            let eos = f.take_eos_pads();
+            (opened.map(|o| (o, eos)), feeders)
+        };
+        self.notify();
+        if let Some((opened, eos)) = opened {
+            send_eos(eos);
+            self.post(opened);
+        }
+        for s in feeders {
+            let obj = self.obj().clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("liverecord-feed-{}", s.name()))
+                .spawn(move || obj.imp().feed_stream(ci, key, s));
+            if spawned.is_err() {
+                // No thread: fed from here.
+                self.feed_stream(ci, key, s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds `stream`'s held frames of a file into its writer until none is
+    /// left; then that stream's frames go straight in, and an EOS asked for
+    /// meanwhile is sent.
+    fn feed_stream(&self, ci: usize, key: Key, stream: Stream) {
+        loop {
+            let (batch, pad) = {
+                let mut guard = self.lock_state();
+                let Some(f) = guard
+                    .as_mut()
+                    .and_then(|s| s.channels.get_mut(ci))
+                    .and_then(|ch| ch.file_mut(key))
+                else {
+                    return;
+                };
+                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut f.held)
+                    .into_iter()
+                    .partition(|(s, _)| *s == stream);
+                f.held = rest;
+                if mine.is_empty() {
+                    f.flowing[stream] = true;
                     let eos = f.take_eos_pads();
-                    let opened = f.announce.take().map(|location| {
-                        super::messages::file_opened(
-                            &stream_id,
-                            format.name(),
-                            &f.meta(),
-                            &location.to_string_lossy(),
-                        )
-                    });
                     drop(guard);
                     self.notify();
                     send_eos(eos);
-                    if let Some(s) = opened {
-                        self.post(s);
-                    }
-                    return Ok(());
+                    return;
                 }
-                let pads = (f.writer_pad(Stream::Video), f.writer_pad(Stream::Audio));
-                (std::mem::take(&mut f.held), pads)
+                (mine, f.writer_pad(stream))
             };
             self.notify();
-            let (held, (video, audio)) = batch;
-            for (stream, buffer) in interleave(held) {
-                let pad = match stream {
-                    Stream::Video => &video,
-                    Stream::Audio => &audio,
-                };
-                let Some(pad) = pad else { continue };
+            let Some(pad) = pad else { continue };
+            for (_, buffer) in batch {
                 match pad.push(buffer) {
                     Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {}
                     Err(e) => {
@@ -186,76 +226,5 @@ impl LiveRecordSink {
                 }
             }
         }
-    }
-}
-
-/// Held frames in the order a muxer needs them: each stream's own order
-/// kept, the streams merged by decode time. A muxer takes a frame only once
-/// every input has one, and the held frames are fed from one thread: fed
-/// as they arrived (all the video, then the audio that came later), the
-/// muxer's video queue would fill up before any audio reached it.
-fn interleave(held: Vec<(Stream, gst::Buffer)>) -> Vec<(Stream, gst::Buffer)> {
-    use std::collections::VecDeque;
-    let n = held.len();
-    let (mut video, mut audio): (VecDeque<_>, VecDeque<_>) =
-        held.into_iter().partition(|(s, _)| *s == Stream::Video);
-    let key = |b: &gst::Buffer| b.dts_or_pts().map(|t| t.nseconds());
-    let mut out = Vec::with_capacity(n);
-    loop {
-        let take_video = match (video.front(), audio.front()) {
-            (Some((_, v)), Some((_, a))) => match (key(v), key(a)) {
-                (Some(v), Some(a)) => v <= a,
-                _ => true,
-            },
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let next = if take_video {
-            video.pop_front()
-        } else {
-            audio.pop_front()
-        };
-        out.extend(next);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn buf(dts: u64) -> gst::Buffer {
-        let mut b = gst::Buffer::new();
-        b.get_mut()
-            .unwrap()
-            .set_dts(gst::ClockTime::from_mseconds(dts));
-        b
-    }
-
-    #[test]
-    fn held_frames_interleave_by_decode_time() {
-        gst::init().unwrap();
-        let held = vec![
-            (Stream::Video, buf(0)),
-            (Stream::Video, buf(33)),
-            (Stream::Video, buf(66)),
-            (Stream::Audio, buf(10)),
-            (Stream::Audio, buf(31)),
-        ];
-        let got: Vec<(Stream, u64)> = interleave(held)
-            .into_iter()
-            .map(|(s, b)| (s, b.dts().unwrap().mseconds()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (Stream::Video, 0),
-                (Stream::Audio, 10),
-                (Stream::Audio, 31),
-                (Stream::Video, 33),
-                (Stream::Video, 66)
-            ]
-        );
     }
 }

@@ -283,7 +283,9 @@ impl State {
             }
             file.frames[stream] += 1;
             file.end_rt = file.end_rt.max(end_rt);
-            let pad = file.flowing.then(|| file.writer_pad(stream)).flatten();
+            let pad = file.flowing[stream]
+                .then(|| file.writer_pad(stream))
+                .flatten();
             let send_caps = pad.is_some() && !file.caps_sent[stream];
             if send_caps {
                 file.caps_sent[stream] = true;

@@ -17,8 +17,11 @@ pub enum Kind {
     /// stream missing in some of them.
     Input,
     /// Exit 5: processing failed: the output cannot be written, GStreamer
-    /// failed or timed out, the index line cannot be appended.
+    /// failed or timed out, the index line cannot be appended; `record`:
+    /// the recording failed (an unwritable location).
     Failed,
+    /// Exit 6 (`record`): a stream sent no data within --connect-timeout.
+    NoData,
 }
 
 impl Kind {
@@ -28,6 +31,7 @@ impl Kind {
             Kind::NoMatch => 3,
             Kind::Input => 4,
             Kind::Failed => 5,
+            Kind::NoData => 6,
         }
     }
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `liverecord`: find, splice and trim the recordings of `liverecordsink`.
+//! `liverecord`: record live streams with `liverecordsink`, and find, splice
+//! and trim the recordings.
 //!
 //! A thin dispatcher: each subcommand lives in its own module. Exit codes
 //! are in [`error::Kind`]: 0 success, 2 usage or configuration, 3 no
@@ -11,6 +12,7 @@ mod list;
 mod output;
 mod progress;
 mod reader;
+mod record;
 mod select;
 mod splice;
 mod timearg;
@@ -25,10 +27,11 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "liverecord",
     version,
-    about = "Find, splice and trim the recordings of liverecordsink",
+    about = "Record live streams with liverecordsink; find, splice and trim the recordings",
     after_help = "Exit codes: 0 success, 2 usage or configuration error, \
                   3 no matching recordings, 4 selected recordings unusable \
-                  (missing, incompatible, not MP4), 5 processing failed."
+                  (missing, incompatible, not MP4), 5 processing or recording failed, \
+                  6 (record) a stream sent no data within --connect-timeout."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +40,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Record RTMP, SRT, RTSP or file URLs with liverecordsink, across
+    /// publisher reconnects; every message is one JSON line on stdout.
+    Record(record::Args),
     /// List the recordings of the index, grouped by stream and session.
     List(list::Args),
     /// Join the MP4 files of a session or a time range losslessly into one file.
@@ -48,6 +54,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Record(args) => record::run(args),
         Command::List(args) => list::run(args),
         Command::Splice(args) => splice::run(args),
         Command::Trim(args) => trim::run(args),
