@@ -20,6 +20,9 @@ PKGS=(
   # free loopback port; srtsrc and rtmp2src come with gstreamer1.0-plugins-bad.
   nginx
   libnginx-mod-rtmp
+  # tests/cli_record.rs serves RTSP on loopback with GstRtspServer from Python.
+  python3-gi
+  gir1.2-gst-rtsp-server-1.0
 )
 
 missing=()

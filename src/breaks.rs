@@ -139,7 +139,16 @@ impl Tracker {
     }
 
     /// Tracks a buffer of `input` at running time `raw` lasting `dur`.
+    #[cfg(test)]
     pub fn observe(&mut self, input: usize, raw: u64, dur: u64) -> Seen {
+        self.observe_decoding(input, raw, dur, 0)
+    }
+
+    /// [`observe`](Self::observe) for a frame decoded `decode_lead` ns
+    /// before it is shown (DTS before PTS): after a restart, time continues
+    /// so that its decode time, not only its presentation time, comes after
+    /// everything already seen.
+    pub fn observe_decoding(&mut self, input: usize, raw: u64, dur: u64, decode_lead: u64) -> Seen {
         let gap = self.gap;
         let max_end = self.max_end();
         let Some(inp) = self.inputs.get_mut(input) else {
@@ -198,7 +207,7 @@ impl Tracker {
                 // already seen.
                 let (offset, resume) = match max_end {
                     Some(m) if time < m => {
-                        let o = (i128::from(m) - i128::from(raw))
+                        let o = (i128::from(m) + i128::from(decode_lead) - i128::from(raw))
                             .clamp(i128::from(i64::MIN), i128::from(i64::MAX))
                             as i64;
                         (Some(o), m)
@@ -364,6 +373,17 @@ mod tests {
         let s = t.observe(A, 20 * S + F, F);
         assert_eq!(s.new_break, None);
         assert_eq!(s.crossed, Some(c.resume));
+    }
+
+    #[test]
+    fn restart_keeps_decode_time_moving_forward() {
+        let mut t = tracker();
+        t.observe(V, 40 * S - F, F);
+        // Restarts at 10 s with its DTS two frames before its PTS.
+        let s = t.observe_decoding(V, 10 * S, F, 2 * F);
+        assert_eq!(s.new_break.map(|b| b.resume), Some(40 * S));
+        // PTS lands two frames after the end of what was seen, DTS on it.
+        assert_eq!(s.time, 40 * S + 2 * F);
     }
 
     #[test]

@@ -332,3 +332,61 @@ fn bad_input_is_a_clear_error() {
         files_under(&td.rec_dir())
     );
 }
+
+/// A config with three streams (two RTMP through one nginx, one SRT
+/// listener), published at once: each stream gets its own files, and each
+/// conserves its frames (at most one GOP lost).
+#[test]
+fn config_with_three_streams() {
+    let nginx = Nginx::start();
+    let port = free_udp_port();
+    let td = TestDir::new();
+    let cfg = td.path().join("streams.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\nformats = \"mp4\"\nrecord-interval = 4\nlocation = \"{loc}\"\nindex-location = \"{idx}\"\n\
+             [[streams]]\nurl = \"{a}\"\nstream-id = \"a\"\n\
+             [[streams]]\nurl = \"{b}\"\nstream-id = \"b\"\n\
+             [[streams]]\nurl = \"srt://127.0.0.1:{port}?mode=listener\"\nstream-id = \"c\"\n",
+            loc = td.default_location(),
+            idx = td.index_path().display(),
+            a = nginx.url("a"),
+            b = nginx.url("b"),
+        ),
+    )
+    .unwrap();
+    let run = Running::start(&["--config", cfg.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let pa = Publisher::rtmp(&nginx.url("a"), 8);
+    let pb = Publisher::rtmp(&nginx.url("b"), 8);
+    let pc = Publisher::srt_caller(port, 8);
+    let published = [
+        ("a", pa.wait(Duration::from_secs(60)).frames),
+        ("b", pb.wait(Duration::from_secs(60)).frames),
+        ("c", pc.wait(Duration::from_secs(60)).frames),
+    ];
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, msgs, stderr) = run.interrupt(Duration::from_secs(30));
+    assert_eq!(code, 0, "stderr:\n{stderr}");
+    let mut problems = Vec::new();
+    for (id, sent) in published {
+        let mut video = 0;
+        for m in msgs.iter().filter(|m| {
+            field(m, "message") == "liverecordsink-file-closed" && field(m, "stream-id") == id
+        }) {
+            let (probe, p) = file_problems(Path::new(field(m, "location")));
+            problems.extend(p);
+            video += probe.map_or(0, |p| p.video().len() as u64);
+        }
+        assert!(
+            video + GOP >= sent && video <= sent,
+            "stream {id}: {video} video frames recorded, {sent} published; stderr:\n{stderr}"
+        );
+    }
+    assert!(
+        problems.is_empty(),
+        "problems:\n  {}",
+        problems.join("\n  ")
+    );
+}

@@ -221,7 +221,10 @@ impl LiveRecordSink {
             .map(|d| d.nseconds())
             .or(fill)
             .unwrap_or(0);
-        let (time, reset) = self.track_input(state, stream, rt, dur);
+        let decode_lead =
+            u64::try_from(i64::try_from(rt).unwrap_or(i64::MAX).saturating_sub(decode))
+                .unwrap_or(0);
+        let (time, reset) = self.track_input(state, stream, rt, dur, decode_lead);
         let offset =
             i64::try_from(time).unwrap_or(i64::MAX) - i64::try_from(rt).unwrap_or(i64::MAX);
         let decode = decode.saturating_add(offset);
@@ -250,8 +253,17 @@ impl LiveRecordSink {
     /// Applies the input's offset to a running time, detects interruptions
     /// (gaps, backward jumps, announced breaks) and feeds the idle timer.
     /// Returns the running time, and whether the input crossed a break.
-    fn track_input(&self, state: &mut State, stream: Stream, raw: u64, dur: u64) -> (u64, bool) {
-        let seen = state.breaks.observe(stream.idx(), raw, dur);
+    fn track_input(
+        &self,
+        state: &mut State,
+        stream: Stream,
+        raw: u64,
+        dur: u64,
+        decode_lead: u64,
+    ) -> (u64, bool) {
+        let seen = state
+            .breaks
+            .observe_decoding(stream.idx(), raw, dur, decode_lead);
         if let Some(b) = seen.new_break {
             gst::info!(
                 CAT,

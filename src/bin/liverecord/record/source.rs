@@ -36,6 +36,8 @@ pub struct Watch {
     pub bytes: u64,
     /// When the first buffer entered the sink.
     pub first_data: Option<Instant>,
+    /// Frames without any timestamp, dropped before the sink.
+    pub untimed: u64,
     /// Streams linked to the sink and those that reached EOS.
     linked: u32,
     eos: u32,
@@ -216,6 +218,15 @@ impl Ctx {
             move |_, info| {
                 let mut w = lock(&watch);
                 match &info.data {
+                    // Some sources (rtspsrc before its first RTCP sync)
+                    // give the first frames no timestamp; the sink would
+                    // stop with an error: they are dropped here, counted.
+                    Some(gst::PadProbeData::Buffer(b))
+                        if b.pts().is_none() && b.dts().is_none() =>
+                    {
+                        w.untimed += 1;
+                        return gst::PadProbeReturn::Drop;
+                    }
                     Some(gst::PadProbeData::Buffer(b)) => {
                         w.bytes += b.size() as u64;
                         w.first_data.get_or_insert_with(Instant::now);
