@@ -9,6 +9,7 @@ mod caps;
 mod channel;
 mod datapath;
 mod events;
+mod failures;
 mod finaliser;
 mod hlsrun;
 mod imp;
