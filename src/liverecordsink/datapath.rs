@@ -129,10 +129,12 @@ impl LiveRecordSink {
                     super::pending::SILENCE
                 );
             }
-            if state.lead_must_wait(stream, rt) && eos.is_empty() {
-                // A file waits for its audio and holds enough video: wait
-                // for audio (or its end), as a muxer would.
-                state.lead_blocked = true;
+            if let Some(for_other) = state.lead_must_wait(stream, rt).filter(|_| eos.is_empty()) {
+                // A file holds enough video while it waits for its audio
+                // (wait for audio or its end, as a muxer would), or while
+                // its held video is fed. Audio must not wait for video only
+                // in the first case: it is what video waits for.
+                state.lead_blocked = for_other;
                 drop(self.wait(guard, Duration::from_millis(100)));
                 continue;
             }

@@ -81,16 +81,24 @@ impl State {
         ready
     }
 
-    /// Whether a frame of the lead `stream` at `rt` must wait: a file still
-    /// waiting for another stream, or whose held frames are still being fed
-    /// to its writer (from one thread, so the muxer's queue must not fill),
-    /// already holds [`HOLD_LIMIT`] of media.
-    pub fn lead_must_wait(&self, stream: Stream, rt: u64) -> bool {
-        self.channels
+    /// Whether a frame of the lead `stream` at `rt` must wait: a file that
+    /// is not taking this stream's frames directly yet already holds
+    /// [`HOLD_LIMIT`] of media. `Some(true)`: the file waits for another
+    /// stream to start (that stream must then not wait for this one);
+    /// `Some(false)`: its held frames are still being fed to its writer.
+    pub fn lead_must_wait(&self, stream: Stream, rt: u64) -> Option<bool> {
+        let mut wait = None;
+        for f in self
+            .channels
             .iter()
             .filter(|ch| ch.lead == stream && ch.follower.is_some())
             .flat_map(|ch| ch.files.iter())
-            .any(|f| !f.flowing[stream] && rt.saturating_sub(f.start_rt) >= HOLD_LIMIT)
+            .filter(|f| !f.flowing[stream] && rt.saturating_sub(f.start_rt) >= HOLD_LIMIT)
+        {
+            let pending = f.writer.is_none() && !f.starting;
+            wait = Some(wait.unwrap_or(false) || pending);
+        }
+        wait
     }
 
     /// A frame of `stream` arrived at clock time `now`; for the lead, in a

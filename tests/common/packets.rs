@@ -286,13 +286,21 @@ pub fn probe(path: &Path) -> Result<Probe, String> {
     })
 }
 
-/// `ffmpeg -v error -i FILE -f null -`: `None` when it exits 0 and prints
-/// nothing, else what it printed.
+/// `ffmpeg -v error -i FILE -enc_time_base -1 -f null -`: `None` when it
+/// exits 0 and prints nothing, else what it printed. The decoded frames
+/// keep the file's own time base (90 kHz in MPEG-TS): in ffmpeg's default,
+/// the nominal frame rate, two frames of a live source whose timestamps
+/// jitter by a few ms can land in the same tick and ffmpeg reports a
+/// non-increasing DTS that the file does not have.
 pub fn decode_errors(path: &Path) -> Option<String> {
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"]);
+    cmd.args(["-nostdin", "-v", "error", "-i"]).arg(path).args([
+        "-enc_time_base",
+        "-1",
+        "-f",
+        "null",
+        "-",
+    ]);
     let out = run_bounded(cmd, TOOL_TIMEOUT, FFMPEG_PKG);
     if out.status.success() && out.stderr.trim().is_empty() {
         None
