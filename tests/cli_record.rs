@@ -210,13 +210,15 @@ fn sets(td: &TestDir) -> Vec<String> {
     ]
 }
 
-fn with_sets(sets: &[String], extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    for s in sets {
-        v.push("--set".into());
-        v.push(s.clone());
+/// `liverecord record URL --stream-id ID` with the reconnect tests' settings.
+fn record_url(td: &TestDir, url: &str, id: &str) -> Running {
+    let mut args = vec![url.to_string(), "--stream-id".into(), id.to_string()];
+    for s in sets(td) {
+        args.push("--set".into());
+        args.push(s);
     }
-    v
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    Running::start(&args)
 }
 
 /// RTMP through nginx: 10 s published, a 3 s break, 10 s more.
@@ -225,9 +227,7 @@ fn rtmp_publisher_reconnects() {
     let nginx = Nginx::start();
     let url = nginx.url("cam");
     let td = TestDir::new();
-    let args = with_sets(&sets(&td), &[url.as_str(), "--stream-id", "cam"]);
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let run = Running::start(&args);
+    let run = record_url(&td, &url, "cam");
     std::thread::sleep(Duration::from_millis(1000));
     let a = Publisher::rtmp(&url, SECS).wait(Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(3));
@@ -249,9 +249,7 @@ fn srt_caller_pauses() {
     let port = free_udp_port();
     let url = format!("srt://127.0.0.1:{port}?mode=listener");
     let td = TestDir::new();
-    let args = with_sets(&sets(&td), &[url.as_str(), "--stream-id", "srt"]);
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let run = Running::start(&args);
+    let run = record_url(&td, &url, "srt");
     std::thread::sleep(Duration::from_millis(1000));
     let a = Publisher::srt_caller(port, SECS).wait(Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(5));
@@ -389,9 +387,7 @@ fn rtsp_server_restarts() {
     let url = format!("rtsp://127.0.0.1:{port}/test");
     let td = TestDir::new();
     let server = RtspServer::start(port);
-    let args = with_sets(&sets(&td), &[url.as_str(), "--stream-id", "door"]);
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let run = Running::start(&args);
+    let run = record_url(&td, &url, "door");
     std::thread::sleep(Duration::from_secs(8));
     drop(server);
     std::thread::sleep(Duration::from_secs(3));

@@ -44,6 +44,26 @@ fn stop_bounded(r: Recording) -> Recording {
     r
 }
 
+/// Waits for ffmpeg to finish publishing; it must have sent about SECS of
+/// frames. `logs`: the server's, for the failure message.
+fn publish(publisher: Publisher, logs: impl Fn() -> String) -> Published {
+    let published = publisher.wait(Duration::from_secs(u64::from(SECS) + 30));
+    eprintln!(
+        "ffmpeg published {} frames ({}): {}",
+        published.frames,
+        published.status,
+        published.stderr.trim()
+    );
+    assert!(
+        published.frames >= u64::from(SECS) * 30 - GOP,
+        "ffmpeg published only {} frames: {}\n{}",
+        published.frames,
+        published.stderr,
+        logs()
+    );
+    published
+}
+
 /// The checks common to both: no error, every MP4 and HLS file correct,
 /// frames recorded = frames published minus at most one GOP, audio about as
 /// long as the video.
@@ -89,21 +109,7 @@ fn rtmp_from_nginx_with_bframes() {
     r.play();
     // rtmp2src plays the stream before it is published (nginx waits).
     std::thread::sleep(Duration::from_millis(1000));
-    let publisher = Publisher::rtmp(&url, SECS);
-    let published = publisher.wait(Duration::from_secs(u64::from(SECS) + 30));
-    eprintln!(
-        "ffmpeg published {} frames ({}): {}",
-        published.frames,
-        published.status,
-        published.stderr.trim()
-    );
-    assert!(
-        published.frames >= u64::from(SECS) * 30 - GOP,
-        "ffmpeg published only {} frames: {}\n{}",
-        published.frames,
-        published.stderr,
-        nginx.logs()
-    );
+    let published = publish(Publisher::rtmp(&url, SECS), || nginx.logs());
     match r.wait_end(Duration::from_secs(20)) {
         End::Eos => {}
         End::Error(e) => panic!("the recording failed: {e}\nnginx: {}", nginx.logs()),
@@ -154,20 +160,7 @@ fn srt_caller_mpegts_adts() {
     });
     r.play();
     std::thread::sleep(Duration::from_millis(500));
-    let publisher = Publisher::srt_caller(port, SECS);
-    let published = publisher.wait(Duration::from_secs(u64::from(SECS) + 30));
-    eprintln!(
-        "ffmpeg published {} frames ({}): {}",
-        published.frames,
-        published.status,
-        published.stderr.trim()
-    );
-    assert!(
-        published.frames >= u64::from(SECS) * 30 - GOP,
-        "ffmpeg published only {} frames: {}",
-        published.frames,
-        published.stderr
-    );
+    let published = publish(Publisher::srt_caller(port, SECS), String::new);
     // What SRT still delivers, then EOS from the application.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(

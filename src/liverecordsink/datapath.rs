@@ -118,7 +118,13 @@ impl LiveRecordSink {
                 );
                 state.lead_stalled = true;
             }
-            let now = state.clocking.clock.as_ref().map(|c| c.time());
+            // Arrival times matter only to give up silent live streams.
+            let now = state
+                .clocking
+                .clock
+                .as_ref()
+                .filter(|_| state.live == Some(true))
+                .map(|c| c.time());
             let gone_before = state.inputs.audio.gone;
             let eos = state.arrived(stream, now);
             if state.inputs.audio.gone && !gone_before {

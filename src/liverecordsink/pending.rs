@@ -114,9 +114,7 @@ impl State {
             input.flowing_since = now;
         }
         input.last_arrival = now;
-        if input.gone {
-            input.gone = false;
-        }
+        input.gone = false;
         let Some(now) = now.filter(|_| self.live == Some(true)) else {
             return Vec::new();
         };

@@ -79,6 +79,8 @@ struct Recorder {
     generation: u64,
     phase: Phase,
     backoff: Duration,
+    /// The longest wait between attempts (--max-backoff).
+    max_backoff: Duration,
     started: Instant,
     ever_connected: bool,
     source_failed: Option<String>,
@@ -88,7 +90,7 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new(cfg: &StreamConfig) -> Result<Recorder> {
+    fn new(cfg: &StreamConfig, max_backoff: Duration) -> Result<Recorder> {
         let url = config::normalise_url(&cfg.url);
         let finite = !matches!(
             url.split_once("://").map(|(s, _)| s),
@@ -121,6 +123,7 @@ impl Recorder {
             generation: 0,
             phase: Phase::Connecting,
             backoff: MIN_BACKOFF,
+            max_backoff,
             started: Instant::now(),
             ever_connected: false,
             source_failed: None,
@@ -178,11 +181,7 @@ impl Recorder {
             ),
         );
         self.phase = Phase::Waiting(Instant::now() + self.backoff);
-        self.backoff = (self.backoff * 2).min(self.max_backoff());
-    }
-
-    fn max_backoff(&self) -> Duration {
-        MAX_BACKOFF.with(|m| *m.borrow())
+        self.backoff = (self.backoff * 2).min(self.max_backoff);
     }
 
     /// One tick of the main loop: follow the source, reconnect when due.
@@ -246,10 +245,6 @@ impl Recorder {
     }
 }
 
-thread_local! {
-    static MAX_BACKOFF: RefCell<Duration> = const { RefCell::new(Duration::from_secs(10)) };
-}
-
 /// The first error message on the pipeline's bus, if any.
 fn first_error(pipeline: &gst::Pipeline) -> Option<String> {
     let bus = pipeline.bus()?;
@@ -308,13 +303,13 @@ pub fn run(args: Args) -> Result<()> {
     gstliverecord::plugin_register_static()
         .map_err(|e| Error::failed(format!("cannot register liverecordsink: {e}")))?;
     let configs = streams(&args)?;
-    MAX_BACKOFF.with(|m| *m.borrow_mut() = Duration::from_secs(args.max_backoff.max(1)));
+    let max_backoff = Duration::from_secs(args.max_backoff.max(1));
     let connect_timeout = Duration::from_secs(args.connect_timeout);
 
     // Everything is checked before anything starts.
     let mut recorders = Vec::new();
     for c in &configs {
-        recorders.push(Recorder::new(c)?);
+        recorders.push(Recorder::new(c, max_backoff)?);
     }
     let recorders = Rc::new(RefCell::new(recorders));
     let main_loop = glib::MainLoop::new(None, false);
