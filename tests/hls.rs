@@ -403,7 +403,7 @@ fn live_source_stops_playlist_closes_at_resume_timeout() {
 #[test]
 fn resume_timeout_on_the_pipeline_clock() {
     let td = TestDir::new();
-    let clock = gst_check::TestClock::new();
+    let clock = test_clock();
     let mut s = Scripted::with_clock(&td, true, true, clock.upcast_ref(), |e| {
         e.set_property_from_str("formats", "hls");
         e.set_property("hls-resume-timeout", 2u32);
@@ -411,6 +411,7 @@ fn resume_timeout_on_the_pipeline_clock() {
         e.set_property("idle-timeout", 500u32);
     });
     s.push_secs(0.0, 3.0);
+    s.sync();
     let pushed = s.pushed();
     wait_messages(
         &s.r,

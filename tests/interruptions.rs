@@ -352,11 +352,12 @@ fn idle_timeout_closes_at_once_and_data_resumes() {
 #[test]
 fn idle_timeout_on_the_pipeline_clock() {
     let td = TestDir::new();
-    let clock = gst_check::TestClock::new();
+    let clock = test_clock();
     let mut s = Scripted::with_clock(&td, true, true, clock.upcast_ref(), |rec| {
         rec.set_property("idle-timeout", 1000u32);
     });
     let first = s.push_secs(0.0, 3.0);
+    s.sync();
     wait_messages(
         &s.r,
         "liverecordsink-file-opened",

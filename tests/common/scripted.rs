@@ -499,6 +499,20 @@ impl Scripted {
         }
     }
 
+    /// Returns once the element has taken every frame pushed so far: a
+    /// serialized query follows the frames through each stream's queue and
+    /// comes back only after the element's chain returned for all of them.
+    /// Tests on a `TestClock` call it before moving the clock, so that no
+    /// frame arrives (and restarts the idle timer) after the clock moved.
+    pub fn sync(&self) {
+        for f in [&self.video, &self.audio].into_iter().flatten() {
+            let mut q = gst::query::Drain::new();
+            // The element does not answer a drain query; only the order
+            // matters here, not the answer.
+            let _ = f.pad.peer_query(&mut q);
+        }
+    }
+
     /// `push_run(Run::secs(start, duration))`.
     pub fn push_secs(&mut self, start: f64, duration: f64) -> Pushed {
         self.push_run(Run::secs(start, duration))
@@ -617,6 +631,13 @@ pub fn wait_pending_at(clock: &gst_check::TestClock, want: gst::ClockTime, timeo
         clock.peek_next_pending_id().map(|id| id.time()),
         clock.time()
     );
+}
+
+/// A new `TestClock` (GStreamer initialised first, so a test may make its
+/// clock before anything else).
+pub fn test_clock() -> gst_check::TestClock {
+    init();
+    gst_check::TestClock::new()
 }
 
 /// Sets `clock` to `t` and fires every clock id due by then; returns how
