@@ -74,12 +74,34 @@ pub fn append(path: &Path, rec: &IndexRecord) -> io::Result<()> {
 
     let mut file = OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)
         .map_err(|e| with_path(path, &e, e.kind()))?;
+    // A process that died mid-append left a line without its newline: end
+    // that line first, so that this record stays a line of its own (the cut
+    // line is skipped by readers).
+    let line = if ends_cut(&mut file).map_err(|e| with_path(path, &e, e.kind()))? {
+        format!("\n{line}")
+    } else {
+        line
+    };
     file.write_all(line.as_bytes())
         .map_err(|e| with_path(path, &e, e.kind()))?;
     file.sync_all().map_err(|e| with_path(path, &e, e.kind()))
+}
+
+/// Whether `file` is not empty and does not end with a newline.
+fn ends_cut(file: &mut fs::File) -> io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 /// Where numbering continues after a restart, from [`scan`].
@@ -368,6 +390,28 @@ mod tests {
         assert_eq!(resume.next_index_for("flv"), 1);
         assert_eq!(resume.skipped_lines, 0);
         assert_eq!(resume.records, 2);
+    }
+
+    #[test]
+    fn append_after_a_cut_line_keeps_both_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.jsonl");
+        append(&path, &record("cam1", 1, 1, "mp4")).unwrap();
+        // The process died in the middle of the second record.
+        let cut = record("cam1", 1, 2, "mp4").to_line().unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&cut.as_bytes()[..cut.len() / 2]).unwrap();
+        drop(f);
+        append(&path, &record("cam1", 1, 3, "mp4")).unwrap();
+
+        let contents = read(&path).unwrap();
+        let indexes: Vec<u64> = contents.records.iter().map(|r| r.index).collect();
+        assert_eq!(indexes, [1, 3], "both whole records are kept");
+        assert_eq!(contents.skipped.len(), 1, "the cut line is skipped");
+        assert_eq!(contents.skipped[0].line, 2);
+        let resume = scan(&path, "cam1").unwrap();
+        assert_eq!(resume.next_index_for("mp4"), 4);
+        assert_eq!(resume.skipped_lines, 1);
     }
 
     #[test]

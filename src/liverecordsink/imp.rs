@@ -142,6 +142,15 @@ impl LiveRecordSink {
             })?,
             None => index::Resume::default(),
         };
+        if resume.skipped_lines > 0 {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "The index {} has {} malformed line(s) (a record cut short by a crash?): skipped",
+                cfg.index_path.as_deref().unwrap_or(std::path::Path::new("")).display(),
+                resume.skipped_lines
+            );
+        }
         let obj = self.obj();
         let linked = PerStream::new(
             obj.static_pad("video").is_some(),
