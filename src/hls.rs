@@ -144,6 +144,68 @@ impl Playlist {
     }
 }
 
+/// A playlist left open by a crash, made final (crash recovery): the
+/// segments it lists, then `extra` (uri, duration) segments found complete
+/// on disk after them, and `#EXT-X-ENDLIST`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovered {
+    pub text: Vec<u8>,
+    /// Every segment's uri, in order.
+    pub uris: Vec<String>,
+    pub duration_ns: u64,
+}
+
+/// Ends the playlist `existing` (`None`: it was never written) with `extra`
+/// appended. Their program date times follow the last listed segment's (or
+/// `start` for a new playlist).
+pub fn recover(
+    existing: Option<&[u8]>,
+    extra: &[(String, u64)],
+    segment_target_ns: u64,
+    start: DateTime<Utc>,
+) -> Result<Recovered, String> {
+    let mut pl = match existing {
+        Some(bytes) => m3u8_rs::parse_media_playlist_res(bytes)
+            .map_err(|e| format!("the playlist does not parse: {e}"))?,
+        None => MediaPlaylist {
+            version: Some(3),
+            target_duration: rounded_secs(segment_target_ns).max(1),
+            playlist_type: Some(MediaPlaylistType::Event),
+            independent_segments: true,
+            ..Default::default()
+        },
+    };
+    let ns = |d: f32| (f64::from(d) * 1e9).round() as u64;
+    let mut next_pdt = pl
+        .segments
+        .last()
+        .and_then(|s| {
+            Some(
+                s.program_date_time?.to_utc()
+                    + chrono::Duration::nanoseconds(ns(s.duration) as i64),
+            )
+        })
+        .unwrap_or(start);
+    for (uri, d) in extra {
+        pl.segments.push(MediaSegment {
+            uri: uri.clone(),
+            duration: ((d / 1_000_000) as f64 / 1000.0) as f32,
+            program_date_time: Some(next_pdt.fixed_offset()),
+            ..Default::default()
+        });
+        next_pdt += chrono::Duration::nanoseconds(*d as i64);
+        pl.target_duration = pl.target_duration.max(rounded_secs(*d));
+    }
+    pl.end_list = true;
+    let mut out = Vec::new();
+    let _ = pl.write_to(&mut out);
+    Ok(Recovered {
+        text: insert_media_sequence(out),
+        uris: pl.segments.iter().map(|s| s.uri.clone()).collect(),
+        duration_ns: pl.segments.iter().map(|s| ns(s.duration)).sum(),
+    })
+}
+
 /// m3u8-rs leaves out `#EXT-X-MEDIA-SEQUENCE` when it is 0; it is written
 /// explicitly, right after the target duration, so that every player and
 /// validator sees it.
@@ -170,6 +232,30 @@ mod tests {
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 1, 2, 3).unwrap()
+    }
+
+    #[test]
+    fn recover_ends_an_open_playlist_with_the_segments_found() {
+        let mut pl = Playlist::new(2 * SECOND);
+        pl.add_segment("a_00000.ts", 2 * SECOND, t0(), false);
+        let open = pl.render();
+        let r = recover(
+            Some(&open),
+            &[("a_00001.ts".into(), 1_500_000_000)],
+            2 * SECOND,
+            t0(),
+        )
+        .unwrap();
+        assert_eq!(r.uris, ["a_00000.ts", "a_00001.ts"]);
+        assert_eq!(r.duration_ns, 3_500_000_000);
+        let text = String::from_utf8(r.text).unwrap();
+        assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0"), "{text}");
+        assert!(text.contains("2026-11-24T01:02:05"), "PDT follows: {text}");
+        // Never written: a new playlist of what was found.
+        let r = recover(None, &[("a_00000.ts".into(), SECOND)], 2 * SECOND, t0()).unwrap();
+        assert_eq!(r.uris, ["a_00000.ts"]);
+        assert!(recover(Some(b"garbage"), &[], SECOND, t0()).is_err());
     }
 
     #[test]

@@ -9,12 +9,18 @@ mod format;
 mod fsio;
 mod hls;
 pub mod index;
+mod journal;
 pub mod json;
 mod liverecordsink;
+mod lockfile;
+mod mp4frag;
 mod naming;
+#[cfg(test)]
+mod policy_fuzz;
 mod readable;
 mod record;
 mod rotation;
+mod salvage;
 mod session;
 pub mod template;
 

@@ -73,6 +73,17 @@ pub fn pick_new(
     (first_index, first_free(&render(first_index), free))
 }
 
+/// HLS segment `seq` of the playlist with segment base `base`:
+/// `<base>_<seq>.ts`, or its `.part` while written.
+pub fn segment_path(base: &Path, seq: u64, part: bool) -> PathBuf {
+    let mut name = base.as_os_str().to_os_string();
+    name.push(format!("_{seq:05}.ts"));
+    if part {
+        name.push(format!(".{}", crate::format::PART_SUFFIX));
+    }
+    PathBuf::from(name)
+}
+
 /// Candidate final names of `base`: `base.ext`, `base-1.ext`, …
 pub fn candidate(base: &Path, ext: &str, n: u64) -> PathBuf {
     with_extension(&with_suffix(base, n), ext)

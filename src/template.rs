@@ -53,6 +53,8 @@ pub enum TemplateError {
     UnknownPlaceholder(String),
     /// The strftime format of `{start:FMT}` or `{end:FMT}` is invalid.
     BadTimeFormat(String),
+    /// The template ends with `/`: it names a directory, not a file.
+    NoFileName,
 }
 
 impl fmt::Display for TemplateError {
@@ -73,6 +75,11 @@ impl fmt::Display for TemplateError {
                 f,
                 "invalid strftime format \"{fmt}\" in location template \
                  (e.g. {{start:%Y%m%dT%H%M%SZ}})"
+            ),
+            TemplateError::NoFileName => write!(
+                f,
+                "the location template names a directory (it ends with '/'); \
+                 add a file name, e.g. rec/{{stream_id}}_{{index}}"
             ),
         }
     }
@@ -118,6 +125,9 @@ impl LocationTemplate {
     pub fn parse(s: &str) -> Result<Self, TemplateError> {
         if s.is_empty() {
             return Err(TemplateError::Empty);
+        }
+        if s.ends_with('/') {
+            return Err(TemplateError::NoFileName);
         }
 
         let mut parts = Vec::new();
@@ -203,6 +213,23 @@ impl LocationTemplate {
     /// Whether the template contains `{index}`.
     pub fn uses_index(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, Part::Index))
+    }
+
+    /// The directory every rendered path lies in: the template's text before
+    /// its first placeholder, up to the last `/` (`.` if there is none).
+    /// Bookkeeping files and retention stay inside it.
+    pub fn fixed_root(&self) -> PathBuf {
+        let prefix = match self.parts.first() {
+            Some(Part::Literal(l)) if self.parts.len() > 1 => l.as_str(),
+            // A template without placeholders: its own directory.
+            Some(Part::Literal(l)) => l.as_str(),
+            _ => "",
+        };
+        match prefix.rfind('/') {
+            Some(0) => PathBuf::from("/"),
+            Some(i) => PathBuf::from(&prefix[..i]),
+            None => PathBuf::from("."),
+        }
     }
 
     /// The template text as given to [`LocationTemplate::parse`].
@@ -322,6 +349,27 @@ mod tests {
 
     fn render(tpl: &str, v: &TemplateVars<'_>) -> PathBuf {
         LocationTemplate::parse(tpl).unwrap().render(v)
+    }
+
+    #[test]
+    fn fixed_root_is_the_directory_before_the_first_placeholder() {
+        let root = |t: &str| LocationTemplate::parse(t).unwrap().fixed_root();
+        assert_eq!(root(DEFAULT_LOCATION), Path::new("recordings"));
+        assert_eq!(
+            root("/srv/rec/{stream_id}/x_{index}"),
+            Path::new("/srv/rec")
+        );
+        assert_eq!(root("/srv/rec/cam_{index}"), Path::new("/srv/rec"));
+        assert_eq!(root("{stream_id}_{index}"), Path::new("."));
+        assert_eq!(root("plain"), Path::new("."));
+        assert_eq!(root("/{index}"), Path::new("/"));
+    }
+
+    #[test]
+    fn a_directory_is_not_a_template() {
+        let e = LocationTemplate::parse("recordings/").unwrap_err();
+        assert_eq!(e, TemplateError::NoFileName);
+        assert!(e.to_string().contains("names a directory"), "{e}");
     }
 
     #[test]

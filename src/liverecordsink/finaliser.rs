@@ -149,7 +149,7 @@ fn announce_step(imp: &LiveRecordSink, _cfg: &Config, closed: &Closed) {
 }
 
 impl LiveRecordSink {
-    fn after_close(&self, cfg: &Config, closed: Option<Closed>) {
+    pub(super) fn after_close(&self, cfg: &Config, closed: Option<Closed>) {
         if let Some(closed) = closed {
             for step in AFTER_CLOSE {
                 step(self, cfg, &closed);
@@ -608,7 +608,7 @@ impl LiveRecordSink {
 }
 
 /// The base name of a file at close, `{end}` resolved.
-fn render(
+pub(super) fn render(
     cfg: &Config,
     format: Format,
     meta: &FileMeta,

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use super::stream::PerStream;
-use crate::format::PART_SUFFIX;
 use crate::hls::{Added, Playlist};
 use crate::rotation::CloseReason;
 
@@ -112,9 +111,7 @@ impl Run {
 
     /// The `.part` path of segment `seq`: `<base>_<seq>.ts.part`.
     pub fn segment_part(&self, seq: u64) -> PathBuf {
-        let mut name = self.base.as_os_str().to_os_string();
-        name.push(format!("_{seq:05}.ts.{PART_SUFFIX}"));
-        PathBuf::from(name)
+        crate::naming::segment_path(&self.base, seq, true)
     }
 
     /// Adds the finished segment `seq` and every one after it that is
@@ -191,6 +188,10 @@ impl HlsChannel {
 
     pub fn open_run_mut(&mut self) -> Option<&mut Run> {
         self.runs.iter_mut().rev().find(|r| r.closing.is_none())
+    }
+
+    pub fn run(&self, id: u64) -> Option<&Run> {
+        self.runs.iter().find(|r| r.id == id)
     }
 
     pub fn run_mut(&mut self, id: u64) -> Option<&mut Run> {

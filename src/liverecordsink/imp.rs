@@ -29,7 +29,7 @@ use super::props::{param_specs, Config, Settings};
 use super::state::State;
 use super::stream::{PerStream, Stream};
 use super::Formats;
-use crate::index;
+use crate::{index, lockfile};
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -133,6 +133,25 @@ impl LiveRecordSink {
     /// READY→PAUSED: validates the settings and creates the state.
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let cfg = Config::try_from(&self.settings())?;
+        let what = format!(
+            "stream '{}' under {}",
+            cfg.recorder.stream_id,
+            cfg.template.fixed_root().display()
+        );
+        let lock = lockfile::acquire(&cfg.lock_path, &what).map_err(|e| match e {
+            lockfile::LockError::Held(m) => gst::error_msg!(gst::ResourceError::Busy, ("{}", m)),
+            lockfile::LockError::Io(m) => gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", m)),
+        })?;
+        // Before numbering continues: recovered files take their numbers.
+        self.recover(&cfg).map_err(|m| {
+            gst::error_msg!(
+                gst::ResourceError::Write,
+                [
+                    "Cannot recover the recordings left by an earlier run: {}",
+                    m
+                ]
+            )
+        })?;
         let resume = match &cfg.index_path {
             Some(p) => index::scan(p, &cfg.recorder.stream_id).map_err(|e| {
                 gst::error_msg!(
@@ -147,7 +166,10 @@ impl LiveRecordSink {
                 CAT,
                 imp = self,
                 "The index {} has {} malformed line(s) (a record cut short by a crash?): skipped",
-                cfg.index_path.as_deref().unwrap_or(std::path::Path::new("")).display(),
+                cfg.index_path
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display(),
                 resume.skipped_lines
             );
         }
@@ -164,8 +186,9 @@ impl LiveRecordSink {
             resume.next_session,
             cfg.formats
         );
-        let state = State::new(cfg, linked, &resume)
+        let mut state = State::new(cfg, linked, &resume)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
+        state.lock = Some(lock);
         if let Some(pad) = self.eos_pad.get() {
             let _ = pad.set_active(true);
             let _ = pad.store_sticky_event(

@@ -241,6 +241,10 @@ pub struct Config {
     pub interval_ns: u64,
     pub mp4_fragment_ms: u32,
     pub index_path: Option<PathBuf>,
+    /// One writer per stream and location (`journal::paths`).
+    pub lock_path: PathBuf,
+    /// The journal of open recordings, for crash recovery.
+    pub journal_path: PathBuf,
     pub gap_ns: u64,
     pub idle_ns: u64,
     pub min_file_ns: u64,
@@ -327,7 +331,10 @@ impl TryFrom<&Settings> for Config {
                 ))
             })?;
         }
+        let (lock_path, journal_path) = crate::journal::paths(&template, &s.stream_id);
         Ok(Config {
+            lock_path,
+            journal_path,
             template,
             recorder: Recorder {
                 safe_stream_id: sanitize_component(&s.stream_id),

@@ -3,14 +3,18 @@
 //! with the caps received, fed the frames held so far in their order, then
 //! fed directly. Called without locks.
 
+use std::path::PathBuf;
+
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
+use super::channel::{Channel, FileKind, OpenFile};
 use super::datapath::send_eos;
 use super::imp::{LiveRecordSink, CAT};
 use super::stream::Stream;
 use super::writer::{Writer, WriterSpec};
 use crate::fsio;
+use crate::journal::{Entry, Kind};
 use crate::rotation::Key;
 
 impl LiveRecordSink {
@@ -38,7 +42,7 @@ impl LiveRecordSink {
     /// Builds and starts the writer of a ready file, then feeds it what was
     /// held.
     fn start_writer(&self, ci: usize, key: Key) -> Result<(), gst::FlowError> {
-        let (name, format, part_path, video, audio, frag) = {
+        let (name, format, part_path, video, audio, frag, journal) = {
             let guard = self.lock_state();
             let Some(state) = guard.as_ref() else {
                 return Err(gst::FlowError::Flushing);
@@ -51,6 +55,8 @@ impl LiveRecordSink {
                 .ok_or(gst::FlowError::Error)?;
             // The caps of the file's own frames, not the input's latest.
             let caps = |s: Stream| f.has[s].then(|| f.caps[s].clone());
+            let journal = journal_entry(ch, f, state.cfg.hls_segment_ns)
+                .map(|e| (state.cfg.journal_path.clone(), e));
             (
                 format!("writer-{}-{:05}-{}", ch.format.name(), f.index, key),
                 ch.format,
@@ -58,6 +64,7 @@ impl LiveRecordSink {
                 caps(Stream::Video),
                 caps(Stream::Audio),
                 state.cfg.mp4_fragment_ms,
+                journal,
             )
         };
         if video.is_none() && audio.is_none() {
@@ -73,25 +80,34 @@ impl LiveRecordSink {
             audio.as_ref().is_some_and(|c| c.is_some()),
         );
 
-        let result = fsio::prepare_part(&part_path).and_then(|_| {
-            let writer = Writer::build(WriterSpec {
-                name,
-                format,
-                part_path: &part_path,
-                video,
-                audio,
-                mp4_fragment_ms: frag,
-            })
-            .map_err(|e| e.to_string())?;
-            self.obj()
-                .add(&writer.bin)
-                .map_err(|e| format!("cannot add writer: {e}"))?;
-            if let Err(e) = writer.start() {
-                let _ = self.obj().remove(&writer.bin);
-                return Err(e.to_string());
+        // Crash safety: the journal names the file before it exists.
+        let journaled = match &journal {
+            Some((path, entry)) => {
+                fsio::create_parent(path).and_then(|_| crate::journal::append(path, entry))
             }
-            Ok(writer)
-        });
+            None => Ok(()),
+        };
+        let result = journaled
+            .and_then(|_| fsio::prepare_part(&part_path))
+            .and_then(|_| {
+                let writer = Writer::build(WriterSpec {
+                    name,
+                    format,
+                    part_path: &part_path,
+                    video,
+                    audio,
+                    mp4_fragment_ms: frag,
+                })
+                .map_err(|e| e.to_string())?;
+                self.obj()
+                    .add(&writer.bin)
+                    .map_err(|e| format!("cannot add writer: {e}"))?;
+                if let Err(e) = writer.start() {
+                    let _ = self.obj().remove(&writer.bin);
+                    return Err(e.to_string());
+                }
+                Ok(writer)
+            });
         let writer = match result {
             Ok(w) => w,
             Err(msg) => {
@@ -227,4 +243,38 @@ impl LiveRecordSink {
             }
         }
     }
+}
+
+/// The journal entry of a file whose writer starts: the file itself, or for
+/// the first segment of an HLS playlist, the playlist (later segments are
+/// found from it).
+fn journal_entry(ch: &Channel, f: &OpenFile, segment_ns: u64) -> Option<Entry> {
+    let (kind, path, base, session, index) = match f.kind {
+        FileKind::File => (Kind::File, f.part_path.clone(), None, f.session, f.index),
+        FileKind::Segment { run, seq: 0, .. } => {
+            let r = ch.hls.as_ref()?.run(run)?;
+            (
+                Kind::Playlist,
+                r.path.clone(),
+                Some(r.base.clone()),
+                r.session,
+                r.index,
+            )
+        }
+        FileKind::Segment { .. } => return None,
+    };
+    // Absolute: a restarted recorder may run in another directory.
+    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+    Some(Entry {
+        kind,
+        format: ch.format.name().to_string(),
+        path: abs(path),
+        base: base.map(abs),
+        audio_only: f.audio_only,
+        session_id: session,
+        index,
+        start_time: crate::index::iso8601(f.start_wall),
+        start_running_time: f.start_rt,
+        segment_target_ns: segment_ns,
+    })
 }

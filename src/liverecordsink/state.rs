@@ -77,6 +77,8 @@ pub struct Clocking {
 
 pub struct State {
     pub cfg: Arc<Config>,
+    /// One writer per stream: held from start to stop.
+    pub lock: Option<crate::lockfile::StreamLock>,
     pub inputs: PerStream<Input>,
     pub channels: Vec<Channel>,
     pub sessions: Sessions,
@@ -136,6 +138,7 @@ impl State {
         let gap_ns = cfg.gap_ns;
         Ok(State {
             cfg: Arc::new(cfg),
+            lock: None,
             inputs,
             channels,
             sessions: Sessions::new(resume.next_session),
