@@ -44,6 +44,10 @@ pub struct IndexRecord {
     /// order. Empty, and left out of the JSON, for recorded files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_file_ids: Vec<String>,
+    /// Absent for a recording; `deleted` for the record that retention
+    /// (`storage-period`) deleted the recording with this `file-id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 impl IndexRecord {
@@ -300,6 +304,7 @@ mod tests {
             reason: "interval".to_owned(),
             playback_url: None,
             source_file_ids: Vec::new(),
+            event: None,
         }
     }
 

@@ -19,6 +19,7 @@ mod naming;
 mod policy_fuzz;
 mod readable;
 mod record;
+mod retention;
 mod rotation;
 mod salvage;
 mod session;

@@ -76,6 +76,7 @@ impl Recorder {
             audio_frames: file.audio_frames,
             reason: end.reason.to_string(),
             source_file_ids: Vec::new(),
+            event: None,
         }
     }
 }

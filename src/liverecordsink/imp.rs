@@ -189,6 +189,7 @@ impl LiveRecordSink {
         let mut state = State::new(cfg, linked, &resume)
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
         state.lock = Some(lock);
+        state.retention = self.start_retention(state.cfg.clone());
         if let Some(pad) = self.eos_pad.get() {
             let _ = pad.set_active(true);
             let _ = pad.store_sticky_event(
@@ -386,9 +387,14 @@ impl ElementImpl for LiveRecordSink {
                 if let Some(pad) = self.eos_pad.get() {
                     let _ = pad.set_active(false);
                 }
-                *self.lock_state() = None;
+                // Dropped without the lock: retention's thread is joined.
+                let state = self.lock_state().take();
+                drop(state);
             }
-            gst::StateChange::ReadyToPaused if ret.is_err() => *self.lock_state() = None,
+            gst::StateChange::ReadyToPaused if ret.is_err() => {
+                let state = self.lock_state().take();
+                drop(state);
+            }
             _ => {}
         }
         ret

@@ -18,6 +18,7 @@ mod messages;
 mod pending;
 mod props;
 mod recovery;
+mod retainer;
 mod starting;
 mod state;
 mod stream;

@@ -42,6 +42,8 @@ pub struct Settings {
     /// Seconds.
     pub hls_segment_duration: u32,
     pub eos_action: EosAction,
+    /// Seconds, 0 = keep forever.
+    pub storage_period: u32,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             interruption_gap: 2000,
             idle_timeout: 5000,
             min_file_duration: 0,
+            storage_period: 0,
             hls_resume_timeout: 0,
             hls_segment_duration: 6,
             eos_action: EosAction::Finish,
@@ -116,6 +119,12 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .nick("Index location")
             .blurb("JSON Lines index of closed files, appended and fsynced before each file-closed message; empty = off")
             .default_value(Some(d.index_location.as_str()))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("storage-period")
+            .nick("Storage period (s)")
+            .blurb("Recordings this stream finished and indexed are deleted once their end time is older than this many seconds (checked at start and then periodically); each deletion is appended to the index (event: deleted) and posted as liverecordsink-file-deleted. Needs index-location. 0 = keep forever")
+            .default_value(d.storage_period)
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("interruption-gap")
@@ -191,6 +200,7 @@ impl Settings {
             "playback-url-template" => self.playback_url_template = string(value),
             "index-location" => self.index_location = string(value),
             "interruption-gap" => self.interruption_gap = value.get().unwrap_or(d.interruption_gap),
+            "storage-period" => self.storage_period = value.get().unwrap_or(d.storage_period),
             "idle-timeout" => self.idle_timeout = value.get().unwrap_or(d.idle_timeout),
             "min-file-duration" => {
                 self.min_file_duration = value.get().unwrap_or(d.min_file_duration)
@@ -219,6 +229,7 @@ impl Settings {
             "playback-url-template" => self.playback_url_template.to_value(),
             "index-location" => self.index_location.to_value(),
             "interruption-gap" => self.interruption_gap.to_value(),
+            "storage-period" => self.storage_period.to_value(),
             "idle-timeout" => self.idle_timeout.to_value(),
             "min-file-duration" => self.min_file_duration.to_value(),
             "hls-resume-timeout" => self.hls_resume_timeout.to_value(),
@@ -245,6 +256,8 @@ pub struct Config {
     pub lock_path: PathBuf,
     /// The journal of open recordings, for crash recovery.
     pub journal_path: PathBuf,
+    /// `storage-period`, if set.
+    pub storage_period: Option<std::time::Duration>,
     pub gap_ns: u64,
     pub idle_ns: u64,
     pub min_file_ns: u64,
@@ -332,7 +345,15 @@ impl TryFrom<&Settings> for Config {
             })?;
         }
         let (lock_path, journal_path) = crate::journal::paths(&template, &s.stream_id);
+        if s.storage_period > 0 && s.index_location.is_empty() {
+            return Err(settings_error(
+                "storage-period needs index-location: retention deletes only what the index lists"
+                    .into(),
+            ));
+        }
         Ok(Config {
+            storage_period: (s.storage_period > 0)
+                .then(|| std::time::Duration::from_secs(u64::from(s.storage_period))),
             lock_path,
             journal_path,
             template,

@@ -79,6 +79,8 @@ pub struct State {
     pub cfg: Arc<Config>,
     /// One writer per stream: held from start to stop.
     pub lock: Option<crate::lockfile::StreamLock>,
+    /// Retention's thread, stopped when the state is dropped.
+    pub retention: Option<super::retainer::Retainer>,
     pub inputs: PerStream<Input>,
     pub channels: Vec<Channel>,
     pub sessions: Sessions,
@@ -139,6 +141,7 @@ impl State {
         Ok(State {
             cfg: Arc::new(cfg),
             lock: None,
+            retention: None,
             inputs,
             channels,
             sessions: Sessions::new(resume.next_session),

@@ -587,7 +587,8 @@ pub fn assert_starts_with_keyframe(path: &Path) {
 
 // ---------------------------------------------------------------- files
 
-/// Every file below `dir`, recursively, sorted.
+/// Every file below `dir`, recursively, sorted, except the bookkeeping in
+/// `.liverecord/` (lock and journal).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
@@ -598,6 +599,10 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
+                // The stream's lock and journal, not recordings.
+                if p.file_name().is_some_and(|n| n == ".liverecord") {
+                    continue;
+                }
                 todo.push(p);
             } else {
                 out.push(p);

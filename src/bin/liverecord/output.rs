@@ -140,6 +140,7 @@ pub fn derived_record(d: &Derived) -> IndexRecord {
         reason: d.reason.to_owned(),
         playback_url: None,
         source_file_ids: d.sources.iter().map(|r| r.file_id.clone()).collect(),
+        event: None,
     }
 }
 
