@@ -70,6 +70,9 @@ pub struct Tracker {
     /// The latest breaks, oldest first: an input that lags behind the
     /// others may cross several of them after they were reported.
     history: VecDeque<Break>,
+    /// The furthest end of any buffer seen, on any input, restarts
+    /// included: a break resumes after it.
+    furthest: Option<u64>,
 }
 
 /// How many breaks an input may lag behind and still adopt them.
@@ -83,6 +86,7 @@ impl Tracker {
             inputs: vec![Input::default(); inputs],
             epoch: 0,
             history: VecDeque::new(),
+            furthest: None,
         }
     }
 
@@ -99,12 +103,11 @@ impl Tracker {
         self.inputs.get(input).is_some_and(|i| i.last.is_some())
     }
 
-    /// The end of the latest buffer on any input.
+    /// The furthest end of any buffer seen so far, on any input (not only
+    /// the latest buffers: a small step back, or an input that restarted,
+    /// must not let a break resume before data already written).
     pub fn max_end(&self) -> Option<u64> {
-        self.inputs
-            .iter()
-            .filter_map(|i| i.last.map(|(_, e)| e))
-            .max()
+        self.furthest
     }
 
     /// A break announced by an event: it applies at the input's next buffer.
@@ -236,7 +239,9 @@ impl Tracker {
             time = apply(raw, inp.offset);
             seen.time = time;
         }
-        inp.last = Some((time, time.saturating_add(dur)));
+        let end = time.saturating_add(dur);
+        inp.last = Some((time, end));
+        self.furthest = Some(self.furthest.map_or(end, |f| f.max(end)));
         seen
     }
 }
@@ -252,6 +257,25 @@ mod tests {
 
     fn tracker() -> Tracker {
         Tracker::new(2, 2 * S)
+    }
+
+    /// Found by `policy_fuzz`: a step back within the gap, then a restart,
+    /// must resume after the furthest data, not after the latest buffer.
+    #[test]
+    fn a_break_resumes_after_the_furthest_data() {
+        let mut t = tracker();
+        t.observe(V, 10 * S, F);
+        t.observe(V, 10 * S + F, F);
+        // Back by 1 s (< gap): not a break (the element drops it).
+        assert!(t.observe(V, 9 * S, F).new_break.is_none());
+        let b = t.observe(V, 0, F).new_break.expect("a restart is a break");
+        assert_eq!(b.resume, 10 * S + 2 * F);
+        // Both inputs restarted: still after everything seen.
+        t.restart(V);
+        t.restart(A);
+        t.announce(V, CloseReason::Interrupted);
+        let b = t.observe(V, 0, F).new_break.expect("announced");
+        assert!(b.resume >= 10 * S + 2 * F, "resumed at {}", b.resume);
     }
 
     #[test]

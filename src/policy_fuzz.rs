@@ -19,8 +19,9 @@
 //!   ended);
 //! - EOS: `events.rs` `input_eos` (and `close_all_now` with `Eos`, or with
 //!   [`Tracker::idle_break`] for `eos-action=interrupt`);
-//! - STREAM_START: `stream_start` ([`Tracker::restart`] after EOS, else a new
-//!   stream id announces an interruption);
+//! - STREAM_START: `stream_start` ([`Tracker::restart`] after EOS, and an
+//!   interruption announced when the other input is active and not at EOS;
+//!   else a new stream id announces an interruption);
 //! - caps: `caps_event` ([`Tracker::announce`] with
 //!   [`CloseReason::CapsChanged`] once the input had data);
 //! - `split-now`: [`Timeline::request_split`]; the idle timeout (`timers.rs`):
@@ -30,14 +31,18 @@
 //! without B-frames, open or closed, DTS-only frames, frames without a
 //! duration or a timestamp, video or audio missing for a while), joined by
 //! transitions: small jumps within the interruption gap, forward gaps
-//! larger than it, backward jumps, EOS and restart of one or both inputs,
-//! new stream ids, caps changes, idle timeouts; plus split requests, and
-//! audio arriving earlier or later than the video of the same time.
+//! larger than it, backward jumps, EOS and restart of one or both inputs
+//! (one input restarting while the other keeps flowing, timestamps going
+//! on or from 0), new stream ids, caps changes, idle timeouts; plus split
+//! requests, and audio arriving earlier or later than the video of the
+//! same time.
 //!
-//! Left out, because the element gets them wrong (known bugs): one input
-//! restarting while the other has not reached EOS (see `Trans::Eos`); and
-//! the span end set by a break is not checked against audio already written
-//! (see `audio_lies_in_its_file_span`).
+//! Skipped, because the element gets them wrong (a known bug, see
+//! `Trans::Eos`): timelines in which the interruption announced for a
+//! restart is taken for an older break (`Sim::restart_absorbed`; the
+//! properties reject them with `prop_assume!`, about one in seven). Not
+//! checked by any property (see `Trans::Eos`): the sync of audio and video
+//! after both inputs restart.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -154,6 +159,8 @@ struct Input {
     last_decode: Option<i64>,
     position: Option<u64>,
     frame_duration: Option<u64>,
+    /// `Input::eos_session`: the session of the latest EOS.
+    eos_session: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +174,8 @@ struct FileM {
     end: Option<u64>,
     /// Where the lead cut it (`LeadAction::Rotate`).
     cut: Option<u64>,
+    /// Where a break ended it ([`Timeline::interrupt_at`]).
+    broken: Option<u64>,
     /// The cutting keyframe started before the end of the video already
     /// seen (`Input::position`): video time stepped back.
     cut_behind_video: bool,
@@ -200,6 +209,15 @@ struct Sim {
     log: Vec<Log>,
     /// Keys given twice to a new file.
     reopened: Vec<Key>,
+    /// Inputs whose restart announced an interruption (`stream_start`) that
+    /// their next buffer has not yet met.
+    restart_announced: [bool; 2],
+    /// `Sessions::number`, as far as `eos_session` needs it.
+    session: u64,
+    /// The first restart whose announced interruption [`Tracker`] took for
+    /// the crossing of an older break (input, running time): a known bug,
+    /// see `Trans::Eos`. The properties skip such timelines.
+    restart_absorbed: Option<(St, u64)>,
 }
 
 impl Sim {
@@ -225,6 +243,9 @@ impl Sim {
             lead_stalled: false,
             log: Vec::new(),
             reopened: Vec::new(),
+            restart_announced: [false; 2],
+            session: 1,
+            restart_absorbed: None,
         }
     }
 
@@ -246,15 +267,11 @@ impl Sim {
                     // `follower_must_wait`: video goes first until it is
                     // past this audio, or it stalls.
                     while self.follower_must_wait(rt) {
-                        // Video restarting (STREAM_START after EOS) while
-                        // audio has not ended is left out: see `Trans::Eos`.
+                        // Video's events (a restart included: STREAM_START
+                        // after EOS) come on their own streaming thread.
                         let next_video = (!f.stall)
                             .then(|| queue.iter().position(|e| e.stream() == Some(St::V)))
-                            .flatten()
-                            .filter(|i| {
-                                !matches!(queue[*i], Ev::StreamStart(St::V))
-                                    || !self.inputs[St::V.idx()].eos
-                            });
+                            .flatten();
                         match next_video.and_then(|i| queue.remove(i)) {
                             Some(v) => self.handle(v),
                             None => self.lead_stalled = true,
@@ -302,6 +319,7 @@ impl Sim {
                 if open {
                     self.tracker.idle_break();
                     self.close_all_now();
+                    self.session += 1;
                 }
             }
         }
@@ -356,11 +374,18 @@ impl Sim {
         let seen = self
             .tracker
             .observe_decoding(st.idx(), rt, dur.unwrap_or(0), decode_lead);
+        if std::mem::take(&mut self.restart_announced[st.idx()]) && seen.new_break.is_none() {
+            // The restart's interruption became the crossing of an older
+            // break: no `break_at` (known bug, see `Trans::Eos`).
+            self.restart_absorbed.get_or_insert((st, seen.time));
+        }
         if let Some(b) = seen.new_break {
+            self.session += 1;
             // `break_at`.
             if let Some(k) = self.tl.interrupt_at(b.resume) {
                 if let Some(file) = self.files.get_mut(&k) {
                     file.end = Some(file.end.map_or(b.resume, |e| e.min(b.resume)));
+                    file.broken = Some(file.broken.map_or(b.resume, |e| e.min(b.resume)));
                 }
             }
         }
@@ -415,6 +440,7 @@ impl Sim {
                 first_video_key: None,
                 end: None,
                 cut: None,
+                broken: None,
                 cut_behind_video: false,
                 last_key: rt,
                 gop: 0,
@@ -541,6 +567,7 @@ impl Sim {
     /// `LiveRecordSink::input_eos`.
     fn input_eos(&mut self, st: St) {
         self.inputs[st.idx()].eos = true;
+        self.inputs[st.idx()].eos_session = self.session;
         let mut ended = Vec::new();
         if self.follower == Some(st) {
             ended.extend(self.tl.follower_ended());
@@ -560,6 +587,7 @@ impl Sim {
             for i in &mut self.inputs {
                 i.position = None;
             }
+            self.session += 1;
         }
     }
 
@@ -569,10 +597,22 @@ impl Sim {
         if input.eos {
             input.eos = false;
             input.dead = false;
+            // `Input::restart`.
             input.position = None;
             input.last_pts = None;
             input.last_decode = None;
             self.tracker.restart(st.idx());
+            // The other input still flows into the open files, in which
+            // this one's part ended: the restart is an interruption.
+            let ended_in = self.inputs[st.idx()].eos_session;
+            let others_running = [St::V, St::A].into_iter().any(|s| {
+                let o = &self.inputs[s.idx()];
+                s != st && o.active && !o.eos && o.eos_session != ended_in
+            });
+            if others_running {
+                self.tracker.announce(st.idx(), CloseReason::Interrupted);
+                self.restart_announced[st.idx()] = true;
+            }
         } else if input.active {
             self.tracker.announce(st.idx(), CloseReason::Interrupted);
         }
@@ -591,22 +631,54 @@ enum Trans {
     Gap(u64),
     /// A backward jump of this many ms.
     Back(u64),
-    /// EOS on one input (`v` xor `a`), which then sends nothing more until
-    /// a later EOS of both; or EOS on both inputs, then STREAM_START on both.
-    /// Timestamps go on, or start again from 0 (`from_zero`).
+    /// EOS on one input (`v` xor `a`). Without `restart`, it then sends
+    /// nothing more until it restarts (timestamps of both start again from
+    /// 0 with `from_zero`: the other input jumps back). With `restart`,
+    /// STREAM_START follows and the input's data goes on (its own timestamps
+    /// from 0 with `from_zero`) while the other input keeps flowing
+    /// (`stream_start` announces an interruption then).
     ///
-    /// Not generated: an input that restarts (EOS, STREAM_START, data) while
-    /// the other has not reached EOS (nor does the model let video restart
-    /// while audio waits for it). The element then loses the restarted
-    /// input's data: `input_eos` ended the current file's part of that
-    /// stream, but nothing closes the file in the `Timeline`, which keeps
-    /// routing the stream into it, and `plan_buffer` drops what it routes
-    /// there (until the next cut). A known bug, left out so that the
-    /// properties below check the rest.
+    /// Or EOS on both inputs, then STREAM_START on both: before any data,
+    /// or with `restart` each on its own input's thread (one input's data
+    /// may come before the other's STREAM_START). Timestamps go on, or
+    /// start again from 0 (`from_zero`).
+    ///
+    /// Known bug, skipped by the properties (`Sim::restart_absorbed`): the
+    /// interruption `stream_start` announces for an input that restarts
+    /// while the other flows can be taken, in
+    /// [`Tracker::observe_decoding`], for the crossing of an older break
+    /// still in the history that this input never crossed (one with an
+    /// offset, which continuous data never crosses: made by the other
+    /// input's restart, or by new caps or a new stream id behind the
+    /// furthest data). After [`Tracker::restart`] the input has no last
+    /// end to rule that break out. There is no new break then, so no
+    /// `break_at`: the `Timeline` keeps routing the restarted stream into
+    /// the current file, whose part of it ended at EOS, and `plan_buffer`
+    /// drops it (bug A again) until the next cut. Smallest case (gap 1 s,
+    /// no interval, video all keyframes, 40 ms frames, raw times): V 10.00,
+    /// A 10.00, EOS(A), STREAM_START(A), V 10.04, A 10.04 (a new break,
+    /// audio offset +40 ms: file 1 ends at 10.08), V 10.08 (opens file 2,
+    /// which takes that audio), EOS(V), STREAM_START(V), V 10.12: it
+    /// crosses audio's break (+40 ms, at 10.16) and goes to file 2, which
+    /// no longer takes video: lost, and so is all the video after it.
+    ///
+    /// Known bug that no property sees (none checks the sync of audio and
+    /// video): after EOS of both inputs, the second STREAM_START finds the
+    /// first input restarted (`active && !eos`) and announces an
+    /// interruption too, at its first buffer. With timestamps going on,
+    /// the first input's new file ends after its first frames and the
+    /// second input is shifted to the end of the data seen (V and A at
+    /// 10.00 and 10.04, EOS of both, STREAM_START of both, V 10.08 opens
+    /// file 2, A 10.08 breaks at 10.12: file 2 holds one video frame, audio
+    /// goes 40 ms late into file 3). With timestamps from 0, it is offset
+    /// to after the previous session (audio at 10.08 s while video runs
+    /// from 0): audio is dropped, and the video file, ending at that break,
+    /// is not cut on the interval until video reaches it.
     Eos {
         v: bool,
         a: bool,
         from_zero: bool,
+        restart: bool,
     },
     /// STREAM_START with a new id, without EOS.
     NewId {
@@ -729,9 +801,11 @@ impl Lanes {
 fn events(sc: &Scenario) -> Vec<Ev> {
     let gap = sc.setup.gap;
     let mut lanes = Lanes::default();
-    let mut t: u64 = 10 * S; // raw running time of the chunk's start
+    // Raw running time of the chunk's start, per input (video, audio): an
+    // input that restarts alone may start again from 0.
+    let mut t: [u64; 2] = [10 * S; 2];
     let mut arrival: i128 = 0;
-    // Inputs that reached EOS alone: they send nothing until both restart.
+    // Inputs that reached EOS alone: they send nothing until they restart.
     let mut ended = [false; 2];
     for (ci, c) in sc.chunks.iter().enumerate() {
         let fdur = S / c.fps;
@@ -754,26 +828,43 @@ fn events(sc: &Scenario) -> Vec<Ev> {
                 Trans::Continue => {}
                 Trans::Jitter(pm) => {
                     let j = i128::from(gap) * i128::from(pm) / 1000;
-                    t = (i128::from(t) + j).max(0) as u64;
+                    t = t.map(|t| (i128::from(t) + j).max(0) as u64);
                 }
-                Trans::Gap(ms) => t += gap + ms * MS,
-                Trans::Back(ms) => t = t.saturating_sub(ms * MS),
-                Trans::Eos { v, a, from_zero } if v == a => {
+                Trans::Gap(ms) => t = t.map(|t| t + gap + ms * MS),
+                Trans::Back(ms) => t = t.map(|t| t.saturating_sub(ms * MS)),
+                Trans::Eos {
+                    v,
+                    a,
+                    from_zero,
+                    restart,
+                } if v == a => {
                     // Both inputs reach EOS before either restarts.
                     let at = lanes.latest().max(arrival) + 1;
                     lanes.push(2, at, Ev::Eos(St::V));
                     lanes.push(2, at, Ev::Eos(St::A));
-                    lanes.push(2, at, Ev::StreamStart(St::V));
-                    lanes.push(2, at, Ev::StreamStart(St::A));
-                    lanes.barrier(at);
+                    if restart {
+                        // Each on its own thread.
+                        lanes.barrier(at);
+                        arrival = at + 1;
+                        lanes.push(0, arrival - 1, Ev::StreamStart(St::V));
+                        lanes.push(1, arrival - 1 + a_late, Ev::StreamStart(St::A));
+                    } else {
+                        lanes.push(2, at, Ev::StreamStart(St::V));
+                        lanes.push(2, at, Ev::StreamStart(St::A));
+                        lanes.barrier(at);
+                        arrival = at + 1;
+                    }
                     ended = [false; 2];
-                    arrival = at + 1;
                     if from_zero {
-                        t = 0;
+                        t = [0; 2];
                     }
                 }
-                Trans::Eos { v, from_zero, .. } => {
-                    // One input ends; it sends nothing more until both restart.
+                Trans::Eos {
+                    v,
+                    from_zero,
+                    restart,
+                    ..
+                } => {
                     let (st, at) = if v {
                         (St::V, arrival - 1)
                     } else {
@@ -783,8 +874,17 @@ fn events(sc: &Scenario) -> Vec<Ev> {
                         lanes.push(st.idx(), at, Ev::Eos(st));
                         ended[st.idx()] = true;
                     }
-                    if from_zero {
-                        t = 0;
+                    if restart {
+                        // It starts again while the other input flows.
+                        lanes.push(st.idx(), at, Ev::StreamStart(st));
+                        ended[st.idx()] = false;
+                        if from_zero {
+                            t[st.idx()] = 0;
+                        }
+                    } else if from_zero {
+                        // It sends nothing more until it restarts; the
+                        // other input jumps back to 0.
+                        t = [0; 2];
                     }
                 }
                 Trans::NewId { v, a } => {
@@ -818,8 +918,8 @@ fn events(sc: &Scenario) -> Vec<Ev> {
         if c.video && !ended[0] {
             let b = i64::from(c.bframes);
             for (d, (slot, key)) in decode_order(c).into_iter().enumerate() {
-                let pts = t + slot as u64 * fdur;
-                let dts = (b > 0).then(|| t as i64 + (d as i64 - b) * fdur as i64);
+                let pts = t[0] + slot as u64 * fdur;
+                let dts = (b > 0).then(|| t[0] as i64 + (d as i64 - b) * fdur as i64);
                 let (pts, dts) = match (c.no_ts, c.dts_only && b == 0) {
                     (Some((true, i)), _) if usize::from(i) % c.frames as usize == d => (None, None),
                     (_, true) => (None, Some(pts as i64)),
@@ -843,8 +943,8 @@ fn events(sc: &Scenario) -> Vec<Ev> {
             lanes.push(2, arrival + i128::from(u64::from(at) * fdur) + 1, Ev::Split);
         }
         if c.audio && !ended[1] {
-            let end = t + n * fdur;
-            let a0 = i128::from(t) + i128::from(c.audio_ts_ms) * i128::from(MS);
+            let end = t[1] + n * fdur;
+            let a0 = i128::from(t[1]) + i128::from(c.audio_ts_ms) * i128::from(MS);
             let mut j: u64 = 0;
             let mut idx: usize = 0;
             let count = (end as i128 - a0).max(0) / i128::from(AUDIO_FRAME) + 1;
@@ -868,7 +968,7 @@ fn events(sc: &Scenario) -> Vec<Ev> {
                     key: true,
                     stall: c.stall,
                 };
-                let at = arrival + i128::from(ts) - i128::from(t)
+                let at = arrival + i128::from(ts) - i128::from(t[1])
                     + i128::from(c.audio_late_ms) * i128::from(MS);
                 lanes.push(1, at, Ev::Frame(St::A, f));
                 idx += 1;
@@ -879,7 +979,7 @@ fn events(sc: &Scenario) -> Vec<Ev> {
         if let Some((v, _)) = c.no_ts {
             ended[usize::from(!v)] = true;
         }
-        t += n * fdur;
+        t = t.map(|t| t + n * fdur);
         arrival += i128::from(n * fdur) + 1;
     }
     if sc.final_eos {
@@ -902,8 +1002,8 @@ fn trans() -> impl Strategy<Value = Trans> {
         2 => (-999i16..=999).prop_map(Trans::Jitter),
         3 => (1u64..=20_000).prop_map(Trans::Gap),
         3 => (1u64..=60_000).prop_map(Trans::Back),
-        3 => (any::<bool>(), any::<bool>(), any::<bool>())
-            .prop_map(|(v, a, from_zero)| Trans::Eos { v, a, from_zero }),
+        4 => (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>())
+            .prop_map(|(v, a, from_zero, restart)| Trans::Eos { v, a, from_zero, restart }),
         1 => (any::<bool>(), any::<bool>()).prop_map(|(v, a)| Trans::NewId { v, a }),
         2 => (any::<bool>(), any::<bool>(), any::<bool>())
             .prop_map(|(v, a, changed)| Trans::Caps { v, a, changed }),
@@ -986,11 +1086,14 @@ fn any_interval() -> impl Strategy<Value = Option<u64>> {
     prop::option::weighted(0.8, 1000u64..=10_000)
 }
 
-/// `cases` per property (19,000 in all). The seed is random for each run;
-/// `PROPTEST_RNG_SEED=<n>` replays one.
+/// `cases` per property (19,000 in all), not counting the timelines that
+/// meet a known bug (`Sim::restart_absorbed`), rejected and drawn again.
+/// The seed is random for each run; `PROPTEST_RNG_SEED=<n>` replays one.
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
+        // About one timeline in seven is rejected.
+        max_global_rejects: cases,
         // No regression files in the source tree.
         failure_persistence: None,
         ..ProptestConfig::default()
@@ -1032,6 +1135,7 @@ proptest! {
     #[test]
     fn every_accepted_frame_lands_in_exactly_one_file(sc in scenario(any_interval())) {
         let sim = simulate(&sc);
+        prop_assume!(sim.restart_absorbed.is_none());
         let mut counted: BTreeMap<Key, [u64; 2]> = BTreeMap::new();
         for (i, l) in sim.log.iter().enumerate() {
             match l.outcome {
@@ -1063,6 +1167,7 @@ proptest! {
     #[test]
     fn every_file_starts_with_a_keyframe(sc in scenario(any_interval())) {
         let sim = simulate(&sc);
+        prop_assume!(sim.restart_absorbed.is_none());
         for (k, f) in &sim.files {
             prop_assert_ne!(f.first_video_key, Some(false), "file {} starts with a delta frame", k);
             if f.has[0] {
@@ -1077,6 +1182,7 @@ proptest! {
     #[test]
     fn no_file_is_reopened(sc in scenario(any_interval())) {
         let sim = simulate(&sc);
+        prop_assume!(sim.restart_absorbed.is_none());
         prop_assert!(sim.reopened.is_empty(), "keys opened twice: {:?}", sim.reopened);
         for l in &sim.log {
             if let Outcome::Lost(k) = l.outcome {
@@ -1105,6 +1211,7 @@ proptest! {
     #[test]
     fn files_are_at_most_interval_plus_one_gop(sc in scenario((1000u64..=10_000).prop_map(Some))) {
         let sim = simulate(&sc);
+        prop_assume!(sim.restart_absorbed.is_none());
         let interval = sc.setup.interval.unwrap_or(u64::MAX);
         for (k, f) in &sim.files {
             prop_assert!(
@@ -1133,13 +1240,13 @@ proptest! {
     ///   audio up to `position` then lies after the cut (by less than the
     ///   step back).
     ///
-    /// Not checked: the end set by a break ([`Timeline::interrupt_at`]):
-    /// its resume comes from [`Tracker`], whose `max_end` is the end of
-    /// each input's *latest* buffer, so a step back within the gap (or
-    /// B-frames) can put a break's resume before audio already written.
+    /// - before the end a later break set ([`Timeline::interrupt_at`]),
+    ///   always: a break resumes at or after [`Tracker::max_end`], the
+    ///   furthest end of any buffer seen.
     #[test]
     fn audio_lies_in_its_file_span(sc in scenario(any_interval())) {
         let sim = simulate(&sc);
+        prop_assume!(sim.restart_absorbed.is_none());
         if sim.follower != Some(St::A) {
             return Ok(());
         }
@@ -1150,6 +1257,10 @@ proptest! {
             prop_assert!(
                 l.end_then.is_none_or(|e| l.ts < e),
                 "audio at {} routed to file {} that ended at {:?}", l.ts, k, l.end_then
+            );
+            prop_assert!(
+                f.broken.is_none_or(|e| l.ts < e),
+                "audio at {} in file {} broken later at {:?}", l.ts, k, f.broken
             );
             if l.protected && !f.cut_behind_video {
                 prop_assert!(

@@ -144,6 +144,21 @@ impl LiveRecordSink {
                 input.eos = false;
                 input.restart();
                 state.breaks.restart(stream.idx());
+                // The other stream flowed on through this one's EOS into the
+                // open files, in which this stream's part has ended: the
+                // restart is an interruption (new files, a new session), or
+                // its data would have no file to go to. (Both at EOS in this
+                // session, restarting one after the other, is one restart.)
+                let ended_in = state.inputs[stream].eos_session;
+                let others_running = Stream::ALL.iter().any(|s| {
+                    let other = &state.inputs[*s];
+                    *s != stream && other.active && !other.eos && other.eos_session != ended_in
+                });
+                if others_running {
+                    state
+                        .breaks
+                        .announce(stream.idx(), CloseReason::Interrupted);
+                }
                 if state.eos {
                     state.eos = false;
                     restart_eos = std::mem::replace(&mut state.eos_pushed, false);

@@ -142,17 +142,7 @@ impl LiveRecordSink {
             lockfile::LockError::Held(m) => gst::error_msg!(gst::ResourceError::Busy, ("{}", m)),
             lockfile::LockError::Io(m) => gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", m)),
         })?;
-        // Before numbering continues: recovered files take their numbers.
-        self.recover(&cfg).map_err(|m| {
-            gst::error_msg!(
-                gst::ResourceError::Write,
-                [
-                    "Cannot recover the recordings left by an earlier run: {}",
-                    m
-                ]
-            )
-        })?;
-        let resume = match &cfg.index_path {
+        let mut resume = match &cfg.index_path {
             Some(p) => index::scan(p, &cfg.recorder.stream_id).map_err(|e| {
                 gst::error_msg!(
                     gst::ResourceError::OpenRead,
@@ -161,6 +151,16 @@ impl LiveRecordSink {
             })?,
             None => index::Resume::default(),
         };
+        // Recovered files are indexed here; numbering continues after them.
+        self.recover(&cfg, &mut resume).map_err(|m| {
+            gst::error_msg!(
+                gst::ResourceError::Write,
+                [
+                    "Cannot recover the recordings left by an earlier run: {}",
+                    m
+                ]
+            )
+        })?;
         if resume.skipped_lines > 0 {
             gst::warning!(
                 CAT,

@@ -64,8 +64,11 @@ pub fn measure(path: &Path, timeout: Duration) -> Result<Measured, String> {
             .or_else(|| Some(pad.query_caps(None)))
             .and_then(|caps| caps.structure(0).map(|s| s.name().starts_with("video/")))
             .unwrap_or(false);
+        // No preroll: a sink waiting for it would block the demuxer's one
+        // thread before the other stream's sink is linked.
         let Ok(sink) = gst::ElementFactory::make("fakesink")
             .property("sync", false)
+            .property("async", false)
             .build()
         else {
             return;

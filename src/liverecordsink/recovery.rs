@@ -25,12 +25,13 @@ use super::imp::{LiveRecordSink, CAT};
 use super::measure::{measure, Measured};
 use super::props::Config;
 use crate::format::Format;
+use crate::index::Resume;
 use crate::journal::{self, Entry, Kind};
 use crate::record::{Ending, FileMeta};
 use crate::{fsio, hls, naming, readable, salvage};
 
 /// How long reading one leftover may take.
-const MEASURE_TIMEOUT: Duration = Duration::from_secs(120);
+const MEASURE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn format_named(name: &str) -> Option<Format> {
     Format::ALL.into_iter().find(|f| f.name() == name)
@@ -75,9 +76,11 @@ fn salvage_file(part: &Path, format: Format) -> Result<Measured, String> {
 }
 
 impl LiveRecordSink {
-    /// Recovers what the journal lists as open, then empties it. Called
-    /// without locks, with the stream's lock held.
-    pub(super) fn recover(&self, cfg: &Config) -> Result<(), String> {
+    /// Recovers what the journal lists as open, then empties it, and makes
+    /// numbering continue after every leftover, recovered or set aside (so
+    /// no `{index}` is used twice). Called without locks, with the stream's
+    /// lock held.
+    pub(super) fn recover(&self, cfg: &Config, resume: &mut Resume) -> Result<(), String> {
         let (entries, bad) = journal::read(&cfg.journal_path)
             .map_err(|e| format!("{}: {e}", cfg.journal_path.display()))?;
         if bad > 0 {
@@ -90,6 +93,9 @@ impl LiveRecordSink {
             );
         }
         for e in &entries {
+            resume.next_session = resume.next_session.max(e.session_id.saturating_add(1));
+            let next = resume.next_index.entry(e.format.clone()).or_insert(1);
+            *next = (*next).max(e.index.saturating_add(1));
             let closed = match e.kind {
                 Kind::File => self.recover_file(cfg, e),
                 Kind::Playlist => self.recover_playlist(cfg, e),

@@ -117,6 +117,10 @@ impl Writer {
         sink.set_property("location", spec.part_path.to_string_lossy().as_ref());
         sink.set_property("async", false);
         sink.set_property("sync", false);
+        // Crash safety: every buffer reaches the file at once (filesink's
+        // default 64 kB buffer held several seconds of FLV or AAC, lost on
+        // a kill).
+        sink.set_property_from_str("buffer-mode", "unbuffered");
         bin.add(&sink)
             .map_err(|e| WriterError::Build(e.to_string()))?;
 
