@@ -340,6 +340,12 @@ impl State {
                 Stream::Audio => self.stats.audio_frames += 1,
             }
         } else {
+            gst::debug!(
+                super::imp::CAT,
+                "Dropping a {} frame at {}: no file takes it",
+                stream.name(),
+                gst::ClockTime::from_nseconds(rt)
+            );
             self.stats.frames_dropped += 1;
         }
         plan
