@@ -188,3 +188,47 @@ fn bad_input_table() {
     assert!(e.contains("storage-period needs index-location"), "{e}");
     r.stop();
 }
+
+/// A codec change mid-stream (H.264 → H.265) into mp4+flv: FLV cannot hold
+/// H.265 on GStreamer 1.22, so the flv channel stops with a warning naming
+/// the format and the caps, its file closed and whole; the mp4 channel goes
+/// on in a new file; no error, every frame in the MP4s.
+#[test]
+fn codec_change_stops_only_the_format_that_cannot_hold_it() {
+    use common::scripted::*;
+    require_elements(&["x265enc", "h265parse", "flvmux", "mp4mux"]);
+    let td = TestDir::new();
+    let mut s = Scripted::new(&td, true, true, |rec| {
+        rec.set_property_from_str("formats", "mp4+flv");
+    });
+    let first = s.push_secs(0.0, 2.0);
+    s.sync();
+    assert!(
+        s.set_video(h265_320x240()),
+        "the element refused H.265 caps"
+    );
+    let second = s.push_secs(2.0, 2.0);
+    s.eos();
+    s.r.wait_eos(TIMEOUT);
+    s.r.stop();
+    assert!(s.r.errors().is_empty(), "errors: {:?}", s.r.errors());
+    let closed = common::announce::check_announcements(&s.r.messages(), &td.index_path());
+    let of = |f: &str| -> Vec<gst::Structure> {
+        closed
+            .iter()
+            .filter(|c| get_str(c, "format") == f)
+            .cloned()
+            .collect()
+    };
+    let (mp4, flv) = (of("mp4"), of("flv"));
+    assert_eq!(mp4.len(), 2, "{mp4:#?}");
+    assert_eq!(get_str(&mp4[0], "reason"), "caps-changed");
+    check_frames(&mp4, first.video + second.video, first.audio + second.audio);
+    assert_eq!(flv.len(), 1, "{flv:#?}");
+    assert_eq!(get_str(&flv[0], "reason"), "caps-changed");
+    check_frames(&flv, first.video, first.audio);
+    for c in &closed {
+        let (_, problems) = common::packets::file_problems(Path::new(&get_str(c, "location")));
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}

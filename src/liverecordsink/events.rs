@@ -7,6 +7,7 @@ use gst::subclass::prelude::*;
 
 use super::caps::{format_accepts, same_media, sink_caps};
 use super::datapath::send_eos;
+use super::failures::retire_channel;
 use super::imp::{LiveRecordSink, CAT};
 use super::stream::Stream;
 use super::writer::file_segment;
@@ -70,30 +71,40 @@ impl LiveRecordSink {
         }
     }
 
-    /// New caps: refused if a channel's format cannot hold them; a change in
-    /// what a file depends on after data is an interruption.
+    /// New caps: a change in what a file depends on after data is an
+    /// interruption. A channel whose format cannot hold them stops (its
+    /// files close, a warning names it) while the others record on; caps
+    /// that no channel can hold are refused with an error.
     fn caps_event(&self, stream: Stream, caps: gst::Caps) -> bool {
-        let refused = {
+        let (refused, all_refused, eos, unstarted) = {
             let mut guard = self.lock_state();
             let Some(state) = guard.as_mut() else {
                 return false;
             };
             let input = &state.inputs[stream];
-            let refused = input
-                .active
-                .then(|| {
-                    state
-                        .channels
-                        .iter()
-                        .filter(|ch| ch.writes(stream))
-                        .find_map(|ch| {
-                            format_accepts(ch.format, &caps)
-                                .err()
-                                .map(|why| (ch.format.name(), why))
-                        })
-                })
-                .flatten();
-            if refused.is_none() {
+            let mut refused = Vec::new();
+            let mut writing = 0;
+            if input.active {
+                for (ci, ch) in state.channels.iter().enumerate() {
+                    if !ch.writes(stream) || ch.failed {
+                        continue;
+                    }
+                    writing += 1;
+                    if let Err(why) = format_accepts(ch.format, &caps) {
+                        refused.push((ci, ch.format.name(), why));
+                    }
+                }
+            }
+            let all_refused = !refused.is_empty() && refused.len() == writing;
+            let (mut eos, mut unstarted) = (Vec::new(), Vec::new());
+            if !all_refused {
+                for (ci, _, _) in &refused {
+                    if let Some(ch) = state.channels.get_mut(*ci) {
+                        let (e, u) = retire_channel(ch, CloseReason::CapsChanged);
+                        eos.extend(e);
+                        unstarted.extend(u.into_iter().map(|k| (*ci, k)));
+                    }
+                }
                 let had_data = state.breaks.has_data(stream.idx());
                 let input = &mut state.inputs[stream];
                 // Caps before any data, or caps that differ only in fields
@@ -112,22 +123,44 @@ impl LiveRecordSink {
                         .announce(stream.idx(), CloseReason::CapsChanged);
                 }
             }
-            refused
-        };
-        let Some((format, why)) = refused else {
-            return true;
+            (refused, all_refused, eos, unstarted)
         };
         let name = caps
             .structure(0)
             .map(|s| s.name().to_string())
             .unwrap_or_default();
-        gst::element_imp_error!(
-            self,
-            gst::StreamError::Format,
-            ("The {} format cannot record {}: {}", format, name, why),
-            ["caps: {}", caps]
-        );
-        false
+        if all_refused {
+            let (_, format, why) = &refused[0];
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ("The {} format cannot record {}: {}", format, name, why),
+                ["caps: {}", caps]
+            );
+            return false;
+        }
+        send_eos(eos);
+        for (ci, k) in unstarted {
+            self.drop_unstarted(ci, k, false);
+        }
+        for (_, format, why) in &refused {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                (
+                    "The {} format cannot record {}: {}; its recording stops, the other formats go on",
+                    format,
+                    name,
+                    why
+                ),
+                ["caps: {}", caps]
+            );
+        }
+        if !refused.is_empty() {
+            self.notify();
+            self.finish_playlists();
+        }
+        true
     }
 
     /// STREAM_START: after EOS, recording resumes in a new session; a new

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::channel::FileKind;
+use super::channel::{Channel, FileKind};
 use super::datapath::send_eos;
 use super::hlsrun::Finished;
 use super::imp::LiveRecordSink;
@@ -134,6 +134,31 @@ impl LiveRecordSink {
         }
         self.notify();
     }
+}
+
+/// A channel that cannot go on (its format cannot hold new caps): it stops
+/// taking frames, its files close now with `reason`, its playlist ends.
+/// Returns the writer pads that must get EOS and the files that never got
+/// a writer (to drop, `LiveRecordSink::drop_unstarted`).
+pub(super) fn retire_channel(ch: &mut Channel, reason: CloseReason) -> (Vec<gst::Pad>, Vec<Key>) {
+    ch.failed = true;
+    ch.timeline.close_all();
+    if let Some(h) = ch.hls.as_mut() {
+        h.close_open(reason);
+    }
+    let streams = ch.streams();
+    let unstarted = ch
+        .files
+        .iter()
+        .filter(|f| f.writer.is_none() && !f.starting)
+        .map(|f| f.key)
+        .collect();
+    let eos = ch
+        .files
+        .iter_mut()
+        .flat_map(|f| f.finish(&streams, Some(reason)))
+        .collect();
+    (eos, unstarted)
 }
 
 /// Sets an unreadable `.part` aside as `NAME.EXT.broken`, or deletes it

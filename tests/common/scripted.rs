@@ -165,6 +165,26 @@ pub fn h264_640x360() -> &'static Encoded {
     E.get_or_init(|| h264(640, 360, 4))
 }
 
+/// 4 s of H.265, 320x240 at 30 fps, a keyframe every 30 frames.
+pub fn h265_320x240() -> &'static Encoded {
+    static E: OnceLock<Encoded> = OnceLock::new();
+    E.get_or_init(|| {
+        let e = encode(
+            "videotestsrc num-buffers=120 pattern=ball \
+             ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+             ! x265enc key-int-max=30 speed-preset=ultrafast tune=zerolatency \
+             ! h265parse ! video/x-h265,stream-format=hvc1,alignment=au",
+            &["videotestsrc", "x265enc", "h265parse", "appsink"],
+            (30, 1),
+        );
+        assert!(
+            e.is_key(0),
+            "the encoded H.265 does not start with a keyframe"
+        );
+        e
+    })
+}
+
 /// 12 s of AAC, 48 kHz stereo, 1024 samples per frame.
 pub fn aac() -> &'static Encoded {
     static E: OnceLock<Encoded> = OnceLock::new();
