@@ -15,6 +15,7 @@ mod liverecordsink;
 mod lockfile;
 mod mp4frag;
 mod naming;
+pub mod outbox;
 #[cfg(test)]
 mod policy_fuzz;
 mod readable;
@@ -23,6 +24,7 @@ mod retention;
 mod rotation;
 mod salvage;
 mod session;
+pub mod signing;
 pub mod template;
 
 pub use liverecordsink::{EosAction, Formats, RecordType};
