@@ -62,6 +62,13 @@ impl Outbox {
         })
     }
 
+    /// The spool at `dir`, opened before by [`Outbox::open`].
+    pub fn at(dir: &Path) -> Outbox {
+        Outbox {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     fn path_of(&self, id: &str) -> PathBuf {
         self.dir.join(file_name(id))
     }

@@ -55,9 +55,31 @@ pub(super) enum Closed {
 /// One after-close step. Called without locks.
 type AfterClose = fn(&LiveRecordSink, &Config, &Closed);
 
-/// The after-close steps, in order: the index is written before the
-/// message is posted.
-const AFTER_CLOSE: &[AfterClose] = &[index_step, count_step, announce_step];
+/// The after-close steps, in order: the index and the callback's outbox job
+/// are written before the message is posted.
+const AFTER_CLOSE: &[AfterClose] = &[index_step, callback_step, count_step, announce_step];
+
+/// Queues the `file-closed` callback in the durable outbox (before the
+/// message is posted) and wakes the delivery thread.
+fn callback_step(imp: &LiveRecordSink, cfg: &Config, closed: &Closed) {
+    let (Closed::Recording { record, .. }, Some(cb)) = (closed, &cfg.callbacks) else {
+        return;
+    };
+    let Some(job) = super::deliverer::file_closed_job(record) else {
+        return;
+    };
+    if let Err(e) = crate::outbox::Outbox::at(&cb.outbox_dir).put(&job) {
+        gst::element_imp_error!(
+            imp,
+            gst::ResourceError::Write,
+            ["Cannot queue the callback of {}: {}", record.location, e]
+        );
+        return;
+    }
+    if let Some(d) = imp.lock_state().as_ref().and_then(|s| s.delivery.as_ref()) {
+        d.wake();
+    }
+}
 
 /// Appends a final recording to the index (fsynced).
 fn index_step(imp: &LiveRecordSink, cfg: &Config, closed: &Closed) {

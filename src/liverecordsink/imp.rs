@@ -7,8 +7,9 @@
 //! # Locks
 //!
 //! Order: `settings`, then `finishing`, then `hls_write`, then `state`
-//! (with `cond`); `effects` has a lock of its own that is never held while
-//! taking another. A thread holding one of them takes only later ones.
+//! (with `cond`); `effects`, and the wake-up of the retention and delivery
+//! threads, have locks of their own that are never held while taking
+//! another. A thread holding one of them takes only later ones.
 //!
 //! No lock is held while posting a message, emitting a signal, pushing
 //! data or events, or changing the state of a writer: messages are queued
@@ -138,6 +139,14 @@ impl LiveRecordSink {
             cfg.recorder.stream_id,
             cfg.template.fixed_root().display()
         );
+        if let Some(cb) = &cfg.callbacks {
+            crate::outbox::Outbox::open(&cb.outbox_dir).map_err(|m| {
+                gst::error_msg!(
+                    gst::ResourceError::OpenWrite,
+                    ("Cannot use the outbox {}", m)
+                )
+            })?;
+        }
         let lock = lockfile::acquire(&cfg.lock_path, &what).map_err(|e| match e {
             lockfile::LockError::Held(m) => gst::error_msg!(gst::ResourceError::Busy, ("{}", m)),
             lockfile::LockError::Io(m) => gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", m)),
@@ -190,6 +199,13 @@ impl LiveRecordSink {
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
         state.lock = Some(lock);
         state.retention = self.start_retention(state.cfg.clone());
+        if let Some(cb) = &state.cfg.callbacks {
+            // Jobs left by recovery or an earlier run go first.
+            state.delivery = Some(
+                self.start_delivery(cb)
+                    .map_err(|m| gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", m)))?,
+            );
+        }
         if let Some(pad) = self.eos_pad.get() {
             let _ = pad.set_active(true);
             let _ = pad.store_sticky_event(

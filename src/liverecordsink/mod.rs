@@ -8,6 +8,7 @@ use gst::prelude::*;
 mod caps;
 mod channel;
 mod datapath;
+mod deliverer;
 mod events;
 mod failures;
 mod finaliser;

@@ -44,6 +44,13 @@ pub struct Settings {
     pub eos_action: EosAction,
     /// Seconds, 0 = keep forever.
     pub storage_period: u32,
+    /// Empty = no callbacks.
+    pub callback_url: String,
+    pub callback_secret: String,
+    /// `standard-webhooks` or `tencent`.
+    pub callback_signing: String,
+    /// Empty = `outbox/` next to the index.
+    pub outbox_location: String,
 }
 
 impl Default for Settings {
@@ -61,6 +68,10 @@ impl Default for Settings {
             idle_timeout: 5000,
             min_file_duration: 0,
             storage_period: 0,
+            callback_url: String::new(),
+            callback_secret: String::new(),
+            callback_signing: "standard-webhooks".into(),
+            outbox_location: String::new(),
             hls_resume_timeout: 0,
             hls_segment_duration: 6,
             eos_action: EosAction::Finish,
@@ -119,6 +130,30 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .nick("Index location")
             .blurb("JSON Lines index of closed files, appended and fsynced before each file-closed message; empty = off")
             .default_value(Some(d.index_location.as_str()))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("callback-url")
+            .nick("Callback URL")
+            .blurb("http(s) URL that gets a signed POST (the index record as JSON plus \"event\":\"file-closed\") for every closed file, delivered from a durable outbox with retries; empty = off")
+            .default_value(Some(d.callback_url.as_str()))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("callback-secret")
+            .nick("Callback secret")
+            .blurb("standard-webhooks: the signing key as whsec_<base64> (empty = unsigned); tencent: the callback key")
+            .default_value(Some(d.callback_secret.as_str()))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("callback-signing")
+            .nick("Callback signing")
+            .blurb("standard-webhooks (webhook-id, webhook-timestamp, webhook-signature headers) or tencent (t, sign = md5(key + t) and event_type 100 in the body)")
+            .default_value(Some(d.callback_signing.as_str()))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecString::builder("outbox-location")
+            .nick("Outbox location")
+            .blurb("Directory of pending deliveries (one JSON file per job, kept until delivered; given-up jobs move to failed/); empty = outbox/ next to the index")
+            .default_value(Some(d.outbox_location.as_str()))
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("storage-period")
@@ -201,6 +236,10 @@ impl Settings {
             "index-location" => self.index_location = string(value),
             "interruption-gap" => self.interruption_gap = value.get().unwrap_or(d.interruption_gap),
             "storage-period" => self.storage_period = value.get().unwrap_or(d.storage_period),
+            "callback-url" => self.callback_url = string(value),
+            "callback-secret" => self.callback_secret = string(value),
+            "callback-signing" => self.callback_signing = string(value),
+            "outbox-location" => self.outbox_location = string(value),
             "idle-timeout" => self.idle_timeout = value.get().unwrap_or(d.idle_timeout),
             "min-file-duration" => {
                 self.min_file_duration = value.get().unwrap_or(d.min_file_duration)
@@ -230,6 +269,10 @@ impl Settings {
             "index-location" => self.index_location.to_value(),
             "interruption-gap" => self.interruption_gap.to_value(),
             "storage-period" => self.storage_period.to_value(),
+            "callback-url" => self.callback_url.to_value(),
+            "callback-secret" => self.callback_secret.to_value(),
+            "callback-signing" => self.callback_signing.to_value(),
+            "outbox-location" => self.outbox_location.to_value(),
             "idle-timeout" => self.idle_timeout.to_value(),
             "min-file-duration" => self.min_file_duration.to_value(),
             "hls-resume-timeout" => self.hls_resume_timeout.to_value(),
@@ -258,6 +301,8 @@ pub struct Config {
     pub journal_path: PathBuf,
     /// `storage-period`, if set.
     pub storage_period: Option<std::time::Duration>,
+    /// Recording callbacks, if `callback-url` is set.
+    pub callbacks: Option<Callbacks>,
     pub gap_ns: u64,
     pub idle_ns: u64,
     pub min_file_ns: u64,
@@ -277,6 +322,72 @@ fn flag_of(f: Format) -> Formats {
         Format::Aac => Formats::AAC,
         Format::Hls => Formats::HLS,
     }
+}
+
+/// Where and how callbacks go.
+#[derive(Debug, Clone)]
+pub struct Callbacks {
+    pub url: String,
+    pub signer: Signer,
+    pub outbox_dir: PathBuf,
+}
+
+/// How a callback is signed.
+#[derive(Debug, Clone)]
+pub enum Signer {
+    None,
+    Webhooks(crate::signing::WebhookSecret),
+    Tencent(String),
+}
+
+fn callbacks_of(s: &Settings) -> Result<Option<Callbacks>, gst::ErrorMessage> {
+    if s.callback_url.is_empty() {
+        return Ok(None);
+    }
+    let url = &s.callback_url;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .filter(|r| !r.is_empty() && !r.starts_with('/'));
+    if rest.is_none() || url.chars().any(char::is_whitespace) {
+        return Err(settings_error(format!(
+            "callback-url '{url}' is not an http:// or https:// URL"
+        )));
+    }
+    let signer = match s.callback_signing.as_str() {
+        "standard-webhooks" if s.callback_secret.is_empty() => Signer::None,
+        "standard-webhooks" => Signer::Webhooks(
+            crate::signing::WebhookSecret::parse(&s.callback_secret).map_err(settings_error)?,
+        ),
+        "tencent" if s.callback_secret.is_empty() => {
+            return Err(settings_error(
+                "callback-signing=tencent needs callback-secret (the callback key)".into(),
+            ))
+        }
+        "tencent" => Signer::Tencent(s.callback_secret.clone()),
+        other => {
+            return Err(settings_error(format!(
+                "callback-signing must be standard-webhooks or tencent, not '{other}'"
+            )))
+        }
+    };
+    let outbox_dir = if !s.outbox_location.is_empty() {
+        PathBuf::from(&s.outbox_location)
+    } else if !s.index_location.is_empty() {
+        PathBuf::from(&s.index_location)
+            .parent()
+            .map_or_else(|| PathBuf::from("outbox"), |p| p.join("outbox"))
+    } else {
+        return Err(settings_error(
+            "callbacks need outbox-location (or index-location, next to which the outbox goes)"
+                .into(),
+        ));
+    };
+    Ok(Some(Callbacks {
+        url: url.clone(),
+        signer,
+        outbox_dir,
+    }))
 }
 
 impl TryFrom<&Settings> for Config {
@@ -351,7 +462,9 @@ impl TryFrom<&Settings> for Config {
                     .into(),
             ));
         }
+        let callbacks = callbacks_of(s)?;
         Ok(Config {
+            callbacks,
             storage_period: (s.storage_period > 0)
                 .then(|| std::time::Duration::from_secs(u64::from(s.storage_period))),
             lock_path,

@@ -81,6 +81,8 @@ pub struct State {
     pub lock: Option<crate::lockfile::StreamLock>,
     /// Retention's thread, stopped when the state is dropped.
     pub retention: Option<super::retainer::Retainer>,
+    /// The callbacks' delivery thread, stopped when the state is dropped.
+    pub delivery: Option<super::deliverer::Deliverer>,
     pub inputs: PerStream<Input>,
     pub channels: Vec<Channel>,
     pub sessions: Sessions,
@@ -142,6 +144,7 @@ impl State {
             cfg: Arc::new(cfg),
             lock: None,
             retention: None,
+            delivery: None,
             inputs,
             channels,
             sessions: Sessions::new(resume.next_session),

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Recording callbacks (issue 12, first part): a real HTTP receiver on
+//! 127.0.0.1 (`tests/common/receiver.py`), started by the test and stopped
+//! by its PID.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use gst::prelude::*;
+use gstliverecord::signing::WebhookSecret;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The receiver process; killed on drop.
+struct Receiver {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Receiver {
+    fn start(dir: &Path, fail_first: u32) -> Receiver {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/receiver.py");
+        let port_file = dir.join("receiver.port");
+        let log = dir.join("receiver.jsonl");
+        let child = process::spawn(
+            Command::new("python3")
+                .arg(&script)
+                .arg(&port_file)
+                .arg(&log)
+                .arg(fail_first.to_string())
+                .stdin(Stdio::null()),
+            "install python3 (apt-get install python3)",
+        );
+        let mut r = Receiver {
+            child,
+            port: 0,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while r.port == 0 {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                r.port = p.trim().parse().unwrap_or(0);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the receiver did not start in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/recording", self.port)
+    }
+
+    fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits (at most `timeout`) until `n` requests got a 200.
+    fn wait_delivered(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = self.requests();
+            if all.iter().filter(|r| r["outcome"] == "200").count() >= n {
+                return all;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{n} callbacks not delivered within {timeout:?}: {all:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn header<'a>(req: &'a serde_json::Value, name: &str) -> &'a str {
+    req["headers"]
+        .as_object()
+        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+/// Records 3 s (record-interval=1) with callbacks to a receiver that fails
+/// its first 2 requests (HTTP 500, then a dropped connection): every closed
+/// file gets exactly one delivered callback whose body is its index record
+/// plus `"event":"file-closed"`, signed (Standard Webhooks) so that it
+/// verifies with the secret and not with another; the failed attempts
+/// carried the same `webhook-id` as the delivery; the outbox is empty.
+#[test]
+fn signed_callbacks_survive_a_failing_receiver() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let rx = Receiver::start(td.path(), 2);
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec record-interval=1 \
+         {} ! queue ! rec.video {} ! queue ! rec.audio",
+        video_branch(Some(90), true),
+        audio_branch(Some(audio_buffers_for(3.0)), true)
+    ));
+    r.set_location(&td);
+    r.rec.set_property("callback-url", rx.url().as_str());
+    r.rec.set_property("callback-secret", SECRET);
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let closed = r.closed();
+    assert!(closed.len() >= 3, "{closed:#?}");
+    let reqs = rx.wait_delivered(closed.len(), Duration::from_secs(60));
+    r.stop();
+
+    let records = read_index(&td.index_path());
+    let secret = WebhookSecret::parse(SECRET).unwrap();
+    let wrong = WebhookSecret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap();
+    let delivered: Vec<&serde_json::Value> =
+        reqs.iter().filter(|q| q["outcome"] == "200").collect();
+    assert_eq!(
+        delivered.len(),
+        closed.len(),
+        "one delivery per file: {reqs:#?}"
+    );
+    for q in &delivered {
+        let body = q["body"].as_str().unwrap();
+        let id = header(q, "webhook-id");
+        let ts: i64 = header(q, "webhook-timestamp").parse().unwrap();
+        let sig = header(q, "webhook-signature");
+        assert!(
+            secret.verify(id, ts, body.as_bytes(), sig),
+            "bad signature: {q}"
+        );
+        assert!(
+            !wrong.verify(id, ts, body.as_bytes(), sig),
+            "a wrong secret verified"
+        );
+        let mut json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(body).unwrap();
+        assert_eq!(json.remove("event"), Some("file-closed".into()), "{body}");
+        let rec = records
+            .iter()
+            .find(|r| r.get("file-id") == json.get("file-id"))
+            .unwrap_or_else(|| panic!("no index record for {body}"));
+        assert_eq!(&json, rec, "the body is the index record");
+        assert_eq!(id, format!("{}.file-closed", rec_str(rec, "file-id")));
+    }
+    // The failed attempts were retried with the same id.
+    for q in reqs.iter().filter(|q| q["outcome"] != "200") {
+        let id = header(q, "webhook-id");
+        assert!(
+            delivered.iter().any(|d| header(d, "webhook-id") == id),
+            "{id} failed and was never delivered"
+        );
+    }
+    assert_eq!(reqs.len(), closed.len() + 2, "{reqs:#?}");
+    let outbox = td.path().join("outbox");
+    let left: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert!(left.is_empty(), "jobs left in the outbox: {left:?}");
+}
+
+/// Tencent signing: `t`, `sign = md5(key + t)` and `event_type` 100 in the
+/// body; the receiver recomputes the sign.
+#[test]
+fn tencent_signed_callback() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let rx = Receiver::start(td.path(), 0);
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec {} ! queue ! rec.video",
+        video_branch(Some(30), true)
+    ));
+    r.set_location(&td);
+    r.rec.set_property("callback-url", rx.url().as_str());
+    r.rec.set_property("callback-signing", "tencent");
+    r.rec.set_property("callback-secret", "mykey");
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let reqs = rx.wait_delivered(1, Duration::from_secs(30));
+    r.stop();
+    let body: serde_json::Value = serde_json::from_str(reqs[0]["body"].as_str().unwrap()).unwrap();
+    let t = body["t"].as_i64().expect("no t");
+    assert_eq!(body["event_type"], 100);
+    assert_eq!(
+        body["sign"],
+        gstliverecord::signing::tencent_sign("mykey", t)
+    );
+    assert_eq!(body["event"], "file-closed");
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        t > now && t <= now + 600,
+        "t {t} is not about 10 min ahead of {now}"
+    );
+}
+
+/// Bad callback settings are errors at READY→PAUSED.
+#[test]
+fn bad_callback_settings_are_clear_errors() {
+    init();
+    let cases = [
+        (
+            "callback-url",
+            "ftp://x/y",
+            "is not an http:// or https:// URL",
+        ),
+        ("callback-secret", "whsec_!!", "whsec_"),
+        ("callback-signing", "hmac", "standard-webhooks or tencent"),
+        ("outbox-location", "/proc/nope/outbox", "/proc/nope/outbox"),
+    ];
+    for (prop, value, needle) in cases {
+        let td = TestDir::new();
+        let r = Recording::launch("fakesrc num-buffers=0 ! fakesink liverecordsink name=rec");
+        r.set_location(&td);
+        r.rec.set_property("callback-url", "http://127.0.0.1:9/x");
+        r.rec.set_property(prop, value);
+        assert!(
+            r.pipeline.set_state(gst::State::Paused).is_err(),
+            "{prop}={value} was accepted"
+        );
+        let e = r.errors().join("; ");
+        r.stop();
+        assert!(e.contains(needle), "{prop}={value}: {e}");
+    }
+}
+
+/// The element stops with callbacks pending (the receiver is down): the
+/// jobs stay in the outbox, and the next start delivers them, once each.
+#[test]
+fn pending_callbacks_are_delivered_after_a_restart() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let record = |url: &str, rx: Option<&Receiver>, before: usize| {
+        let r = Recording::launch(&format!(
+            "liverecordsink name=rec record-interval=1 {} ! queue ! rec.video",
+            video_branch(Some(60), true)
+        ));
+        r.set_location(&td);
+        r.rec.set_property("callback-url", url);
+        r.rec.set_property("callback-secret", SECRET);
+        r.play();
+        r.wait_eos(Duration::from_secs(60));
+        let closed = r.closed();
+        // Stopping stops the delivery thread: wait for it first.
+        let reqs = rx.map(|rx| rx.wait_delivered(before + closed.len(), Duration::from_secs(60)));
+        r.stop();
+        (closed, reqs.unwrap_or_default())
+    };
+    // Nothing listens on port 9 of 127.0.0.1 (discard is not served here).
+    let (first, _) = record("http://127.0.0.1:9/recording", None, 0);
+    let jobs = |dir: &Path| -> usize {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let outbox = td.path().join("outbox");
+    assert_eq!(jobs(&outbox), first.len(), "every job waits in the outbox");
+
+    let rx = Receiver::start(td.path(), 0);
+    let (second, reqs) = record(&rx.url(), Some(&rx), first.len());
+    let mut ids: Vec<&str> = reqs.iter().map(|q| header(q, "webhook-id")).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "a callback delivered twice");
+    assert_eq!(n, first.len() + second.len());
+    // Give the thread a moment to delete the last job file after its 200.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while jobs(&outbox) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(jobs(&outbox), 0);
+}
