@@ -125,6 +125,14 @@ impl Tracker {
         }
     }
 
+    /// Every input ended (every file is closed): time starts afresh, as at
+    /// the very start, for whichever input comes back first. (Otherwise the
+    /// first input back would be moved after the old data and the second,
+    /// crossing that break, would not.)
+    pub fn all_ended(&mut self) {
+        self.furthest = None;
+    }
+
     /// A break found by the idle timeout: the next files start after the
     /// latest data. Returns where.
     pub fn idle_break(&mut self) -> u64 {
@@ -270,12 +278,23 @@ mod tests {
         assert!(t.observe(V, 9 * S, F).new_break.is_none());
         let b = t.observe(V, 0, F).new_break.expect("a restart is a break");
         assert_eq!(b.resume, 10 * S + 2 * F);
-        // Both inputs restarted: still after everything seen.
+    }
+
+    /// Both inputs ended and restart from 0 (a publisher reconnect): time
+    /// starts afresh, the same for both, whichever comes back first.
+    #[test]
+    fn after_every_input_ended_time_starts_afresh() {
+        let mut t = tracker();
+        for n in 0..30 {
+            t.observe(V, n * F, F);
+            t.observe(A, n * F, F);
+        }
+        t.all_ended();
         t.restart(V);
         t.restart(A);
-        t.announce(V, CloseReason::Interrupted);
-        let b = t.observe(V, 0, F).new_break.expect("announced");
-        assert!(b.resume >= 10 * S + 2 * F, "resumed at {}", b.resume);
+        assert_eq!(t.max_end(), None);
+        assert_eq!(t.observe(A, 0, F).time, 0);
+        assert_eq!(t.observe(V, 0, F).time, 0);
     }
 
     #[test]

@@ -262,6 +262,7 @@ impl LiveRecordSink {
                     "All inputs ended: interruption (eos-action=interrupt)"
                 );
                 let resume = state.breaks.idle_break();
+                state.breaks.all_ended();
                 state.stats.interruptions += 1;
                 state.sessions.next();
                 eos.extend(state.close_all_now(CloseReason::Interrupted));
@@ -275,6 +276,7 @@ impl LiveRecordSink {
                 state.stats.interruptions += 1;
                 gst::info!(CAT, imp = self, "All inputs ended: finalising files");
                 eos.extend(state.close_all_now(CloseReason::Eos));
+                state.breaks.all_ended();
                 state.eos = true;
                 // A restart may begin again from any running time.
                 for (_, i) in state.inputs.iter_mut() {
