@@ -85,23 +85,20 @@ pub fn file_closed_job(record: &IndexRecord) -> Option<Job> {
 fn post(agent: &ureq::Agent, cb: &Callbacks, job: &Job) -> (Option<u16>, Option<Duration>, String) {
     let now = (now_ms() / 1000) as i64;
     let mut payload = job.payload.clone();
-    let mut headers = Vec::new();
-    match &cb.signer {
-        Signer::None => headers.push(("webhook-id", job.id.clone())),
-        Signer::Webhooks(secret) => {
-            let body = serde_json::to_vec(&payload).unwrap_or_default();
-            headers.extend(secret.headers(&job.id, now, &body));
-        }
-        Signer::Tencent(key) => {
-            let t = now + 600;
-            if let Some(o) = payload.as_object_mut() {
-                o.insert("t".into(), t.into());
-                o.insert("sign".into(), crate::signing::tencent_sign(key, t).into());
-                o.insert("event_type".into(), 100.into());
-            }
+    if let Signer::Tencent(key) = &cb.signer {
+        let t = now + 600;
+        if let Some(o) = payload.as_object_mut() {
+            o.insert("t".into(), t.into());
+            o.insert("sign".into(), crate::signing::tencent_sign(key, t).into());
+            o.insert("event_type".into(), 100.into());
         }
     }
     let body = serde_json::to_vec(&payload).unwrap_or_default();
+    let headers: Vec<(&str, String)> = match &cb.signer {
+        Signer::Webhooks(secret) => secret.headers(&job.id, now, &body).to_vec(),
+        Signer::None => vec![("webhook-id", job.id.clone())],
+        Signer::Tencent(_) => Vec::new(),
+    };
     let mut req = agent
         .post(&cb.url)
         .header("content-type", "application/json");

@@ -222,6 +222,7 @@ impl LiveRecordSink {
             .map_or(0, |p| p.segments.len() as u64);
         // Complete segments after the listed ones; a readable `.ts.part`.
         let mut extra = Vec::new();
+        let mut measured = std::collections::HashMap::new();
         let mut seq = listed;
         loop {
             let done = naming::segment_path(base, seq, false);
@@ -237,7 +238,10 @@ impl LiveRecordSink {
                 break;
             };
             match found {
-                Ok(m) => extra.push((file_name(&done), m.duration_ns)),
+                Ok(m) => {
+                    extra.push((file_name(&done), m.duration_ns));
+                    measured.insert(file_name(&done), m);
+                }
                 Err((path, why)) => {
                     let closed = self.discard_leftover(cfg, e, Format::Hls, &path, why);
                     self.after_close(cfg, Some(closed));
@@ -268,7 +272,11 @@ impl LiveRecordSink {
         for uri in &rec.uris {
             let seg = dir.join(uri);
             size += std::fs::metadata(&seg).map_or(0, |m| m.len());
-            if let Ok(m) = measure(&seg, MEASURE_TIMEOUT) {
+            let m = match measured.remove(uri) {
+                Some(m) => Ok(m),
+                None => measure(&seg, MEASURE_TIMEOUT),
+            };
+            if let Ok(m) = m {
                 total.video_frames += m.video_frames;
                 total.audio_frames += m.audio_frames;
             }
