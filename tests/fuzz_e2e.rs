@@ -6,7 +6,7 @@
 //! file of each format (ffprobe), every file passes the packet rules
 //! (keyframe first, PTS ≥ DTS, DTS increasing, decodes), and the index
 //! agrees with the messages. The pure policy is fuzzed on 19,000 timelines
-//! in `src/policy_fuzz.rs`.
+//! in `src/policy_fuzz/`.
 
 mod common;
 
