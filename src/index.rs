@@ -45,9 +45,21 @@ pub struct IndexRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_file_ids: Vec<String>,
     /// Absent for a recording; `deleted` for the record that retention
-    /// (`storage-period`) deleted the recording with this `file-id`.
+    /// (`storage-period`) deleted the recording with this `file-id`;
+    /// `uploaded` for the record that it was uploaded (`object-key`,
+    /// `object-url`, `etag`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Set on an `uploaded` record when the local file was then deleted
+    /// (`upload-delete-local`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local_deleted: bool,
 }
 
 impl IndexRecord {
@@ -305,6 +317,10 @@ mod tests {
             playback_url: None,
             source_file_ids: Vec::new(),
             event: None,
+            object_key: None,
+            object_url: None,
+            etag: None,
+            local_deleted: false,
         }
     }
 

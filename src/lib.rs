@@ -22,6 +22,8 @@ mod readable;
 mod record;
 mod retention;
 mod rotation;
+pub mod s3client;
+pub mod s3target;
 mod salvage;
 mod session;
 pub mod signing;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The durable outbox of delivery jobs (issue 12; not wired to the element
-//! yet): one small JSON file per job (a callback, an upload), written
+//! The durable outbox of delivery jobs (issue 12): one small JSON file per
+//! job (a callback, an upload), written
 //! atomically before the job is announced, deleted only after success; a
 //! job that gives up moves to `failed/`. Plus the retry policy: which
 //! outcomes are retried, exponential backoff with jitter, `Retry-After`.
@@ -32,6 +32,43 @@ pub struct Job {
     /// The last error, for `failed/` and the logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The order jobs were made in ([`next_seq`]): uploads go in this
+    /// order (a segment before the playlist that lists it).
+    #[serde(default)]
+    pub seq: u64,
+}
+
+impl Job {
+    /// A new job, numbered after every job made before it.
+    pub fn new(id: String, kind: &str, payload: serde_json::Value) -> Job {
+        Job {
+            id,
+            kind: kind.into(),
+            payload,
+            attempts: 0,
+            not_before_ms: 0,
+            last_error: None,
+            seq: next_seq(),
+        }
+    }
+}
+
+/// Increasing numbers, across restarts too (Unix nanoseconds, bumped past
+/// the last one given).
+pub fn next_seq() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(l) => last = l,
+        }
+    }
 }
 
 /// A spool directory of jobs.
@@ -82,8 +119,8 @@ impl Outbox {
         Ok(path)
     }
 
-    /// Every job waiting, oldest file first; unreadable job files are
-    /// returned as errors (never deleted).
+    /// Every job waiting, in the order they were made (`seq`, then file
+    /// time); unreadable job files are returned as errors (never deleted).
     pub fn pending(&self) -> Result<Vec<Result<Job, String>>, String> {
         let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&self.dir)
             .map_err(|e| named(&self.dir, e))?
@@ -98,14 +135,18 @@ impl Outbox {
             })
             .collect();
         files.sort();
-        Ok(files
+        let mut jobs: Vec<(u64, usize, Result<Job, String>)> = files
             .into_iter()
-            .map(|(_, p)| {
-                std::fs::read(&p)
+            .enumerate()
+            .map(|(i, (_, p))| {
+                let job: Result<Job, String> = std::fs::read(&p)
                     .map_err(|e| named(&p, e))
-                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| named(&p, e)))
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| named(&p, e)));
+                (job.as_ref().map_or(0, |j| j.seq), i, job)
             })
-            .collect())
+            .collect();
+        jobs.sort_by_key(|(seq, i, _)| (*seq, *i));
+        Ok(jobs.into_iter().map(|(_, _, j)| j).collect())
     }
 
     /// The job was delivered: its file goes.
@@ -189,7 +230,22 @@ mod tests {
             attempts: 0,
             not_before_ms: 0,
             last_error: None,
+            seq: next_seq(),
         }
+    }
+
+    #[test]
+    fn pending_jobs_come_in_the_order_they_were_made() {
+        let td = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(td.path()).unwrap();
+        let (a, b, c) = (job("z-first"), job("a-second"), job("m-third"));
+        // Rewritten out of order (a retry rewrites a job): the order stays.
+        for j in [&c, &a, &b, &c] {
+            ob.put(j).unwrap();
+        }
+        let ids: Vec<String> = ob.pending().unwrap().into_iter().map(|j| j.unwrap().id).collect();
+        assert_eq!(ids, ["z-first", "a-second", "m-third"]);
+        assert!(next_seq() > c.seq);
     }
 
     #[test]

@@ -6,10 +6,18 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::index::{self, IndexRecord};
+use crate::s3target::Keyer;
 use crate::session::wall_at;
 
 /// Placeholders of `playback-url-template`.
-pub const PLAYBACK_PLACEHOLDERS: [&str; 5] = ["path", "filename", "stream_id", "format", "file_id"];
+pub const PLAYBACK_PLACEHOLDERS: [&str; 6] = [
+    "path",
+    "filename",
+    "stream_id",
+    "format",
+    "file_id",
+    "object_url",
+];
 
 /// Who records: the stream and how its URLs are made.
 #[derive(Debug, Clone)]
@@ -19,6 +27,8 @@ pub struct Recorder {
     /// The path-safe stream id (names and file ids).
     pub safe_stream_id: String,
     pub playback_url_template: Option<String>,
+    /// Object keys and URLs when uploads are on (`{object_url}`).
+    pub object_urls: Option<Keyer>,
 }
 
 /// What a record needs of a closed file.
@@ -67,7 +77,16 @@ impl Recorder {
             playback_url: self
                 .playback_url_template
                 .as_ref()
-                .map(|t| playback_url(t, end.location, &self.stream_id, format, &file_id)),
+                .map(|t| {
+                    let url = playback_url(t, end.location, &self.stream_id, format, &file_id);
+                    match &self.object_urls {
+                        Some(k) if url.contains("{object_url}") => url.replace(
+                            "{object_url}",
+                            &k.url(end.location, format, &file_id),
+                        ),
+                        _ => url,
+                    }
+                }),
             file_id,
             end_time: index::iso8601(end_wall),
             duration: index::seconds_ms(end.duration),
@@ -77,6 +96,10 @@ impl Recorder {
             reason: end.reason.to_string(),
             source_file_ids: Vec::new(),
             event: None,
+            object_key: None,
+            object_url: None,
+            etag: None,
+            local_deleted: false,
         }
     }
 }
@@ -146,6 +169,7 @@ mod tests {
             stream_id: "cam 1".into(),
             safe_stream_id: "cam_1".into(),
             playback_url_template: Some("https://v/{path}".into()),
+            object_urls: None,
         };
         let start = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
         let meta = FileMeta {

@@ -118,6 +118,10 @@ mod tests {
             playback_url: None,
             source_file_ids: vec![],
             event: event.map(String::from),
+            object_key: None,
+            object_url: None,
+            etag: None,
+            local_deleted: false,
         }
     }
 

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Recording callbacks: the after-close step writes a job to the durable
-//! outbox (`crate::outbox`) before `file-closed` is posted; a thread of its
-//! own (never the streaming thread, no async runtime) delivers the jobs —
-//! those left by an earlier run too — and deletes each only after a 2xx.
-//! 408, 429, 5xx and network errors are retried with exponential backoff
-//! and jitter (honouring `Retry-After`); other statuses, or
-//! [`MAX_ATTEMPTS`], give up: the job moves to `failed/` and
+//! The delivery thread: callbacks and uploads from the durable outbox
+//! (`crate::outbox`). The after-close steps write jobs before anything is
+//! announced; this thread (never the streaming thread, no async runtime)
+//! delivers them — those left by an earlier run too — and deletes each only
+//! after success. 408, 429, 5xx and network errors are retried with
+//! exponential backoff and jitter (honouring `Retry-After`); other
+//! statuses, or `delivery-max-attempts` failures in a row, give up: the job
+//! moves to `failed/` (a multipart upload is aborted) and
 //! `liverecordsink-delivery-failed` is posted.
+//!
+//! Uploads go one at a time in the order they were made (a segment before
+//! the playlist that lists it): while the first waits for a retry, later
+//! uploads wait too. Callbacks do not wait for uploads.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -15,21 +20,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use gst::glib;
 use gst::subclass::prelude::*;
 
+use super::delivery_props::{Callbacks, Delivery, Signer};
 use super::imp::{LiveRecordSink, CAT};
-use super::props::{Callbacks, Signer};
-use crate::index::IndexRecord;
+use super::jobs;
+use super::props::Config;
 use crate::outbox::{self, Job, Outbox, Verdict};
+use crate::s3client::{Attempt, UploadJob, S3};
 
-/// Attempts before a job gives up.
-pub const MAX_ATTEMPTS: u32 = 10;
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// (stop, woken).
 type Wake = Arc<(Mutex<(bool, bool)>, Condvar)>;
 
 /// The running delivery thread; dropping it stops and joins it (a request
-/// in flight finishes first, bounded by the HTTP timeout).
+/// in flight finishes first, bounded by the HTTP timeouts).
 pub struct Deliverer {
     wake: Wake,
     thread: Option<JoinHandle<()>>,
@@ -65,20 +70,17 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The job of a `file-closed` callback: the index record plus `event`.
-pub fn file_closed_job(record: &IndexRecord) -> Option<Job> {
-    let mut payload = serde_json::to_value(record).ok()?;
-    payload
-        .as_object_mut()?
-        .insert("event".into(), "file-closed".into());
-    Some(Job {
-        id: format!("{}.file-closed", record.file_id),
-        kind: "callback".into(),
-        payload,
-        attempts: 0,
-        not_before_ms: 0,
-        last_error: None,
-    })
+fn stopped(wake: &Wake) -> bool {
+    wake.0.lock().map_or(true, |g| g.0)
+}
+
+/// What became of a job.
+enum Outcome {
+    Delivered,
+    Retry(String, Option<Duration>),
+    GiveUp(String),
+    /// The element is stopping: the job stays as it is.
+    Stopped,
 }
 
 /// One POST. Returns the status (None: no response) and `Retry-After`.
@@ -119,111 +121,227 @@ fn post(agent: &ureq::Agent, cb: &Callbacks, job: &Job) -> (Option<u16>, Option<
     }
 }
 
+/// What the thread works with.
+struct Worker {
+    weak: glib::WeakRef<super::LiveRecordSink>,
+    cfg: Arc<Config>,
+    d: Delivery,
+    ob: Outbox,
+    s3: Option<S3>,
+    http: ureq::Agent,
+    wake: Wake,
+}
+
 impl LiveRecordSink {
-    /// Opens the outbox and starts the delivery thread, if callbacks are
-    /// configured. An unwritable outbox is an error (at READY→PAUSED).
-    pub(super) fn start_delivery(&self, cb: &Callbacks) -> Result<Deliverer, String> {
-        let outbox = Outbox::open(&cb.outbox_dir)?;
+    /// Opens the outbox and starts the delivery thread (callbacks or
+    /// uploads are configured). An unwritable outbox is an error.
+    pub(super) fn start_delivery(&self, cfg: Arc<Config>) -> Result<Option<Deliverer>, String> {
+        let Some(d) = cfg.delivery.clone() else {
+            return Ok(None);
+        };
+        let ob = Outbox::open(&d.outbox_dir)?;
+        let s3 = match &d.upload {
+            Some(u) => Some(S3::new(
+                &u.keys.target,
+                &u.access_key,
+                &u.secret_key,
+                u.session_token.as_deref(),
+            )?),
+            None => None,
+        };
         let wake: Wake = Arc::new((Mutex::new((false, true)), Condvar::new()));
-        let weak: glib::WeakRef<super::LiveRecordSink> = self.obj().downgrade();
-        let (ob, w, cb) = (outbox, wake.clone(), cb.clone());
+        let worker = Worker {
+            weak: self.obj().downgrade(),
+            cfg,
+            d,
+            ob,
+            s3,
+            http: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(HTTP_TIMEOUT))
+                .build()
+                .into(),
+            wake: wake.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("liverecord-delivery".into())
-            .spawn(move || deliver_loop(&weak, &ob, &w, &cb))
+            .spawn(move || worker.run())
             .map_err(|e| format!("cannot start the delivery thread: {e}"))?;
-        Ok(Deliverer {
+        Ok(Some(Deliverer {
             wake,
             thread: Some(thread),
-        })
+        }))
     }
 }
 
-fn deliver_loop(
-    weak: &glib::WeakRef<super::LiveRecordSink>,
-    ob: &Outbox,
-    wake: &Wake,
-    cb: &Callbacks,
-) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(HTTP_TIMEOUT))
-        .build()
-        .into();
-    loop {
-        let mut next: Option<u64> = None;
-        for job in ob.pending().unwrap_or_default() {
-            let Ok(mut job) = job else {
-                // An unreadable job file is left for an operator.
-                continue;
+impl Worker {
+    fn run(&self) {
+        loop {
+            let Some(next) = self.pass() else { return };
+            let wait = next.map_or(Duration::from_secs(60), |n| {
+                Duration::from_millis(n.saturating_sub(now_ms()).max(10))
+            });
+            let (m, c) = &*self.wake;
+            let Ok(g) = m.lock() else { return };
+            let Ok((mut g, _)) =
+                c.wait_timeout_while(g, wait, |(stop, woken)| !*stop && !*woken)
+            else {
+                return;
             };
-            if job.kind != "callback" {
+            if g.0 {
+                return;
+            }
+            g.1 = false;
+        }
+    }
+
+    /// One pass over the jobs due. None: stopping; else when the next job
+    /// is due (Unix ms), if any waits.
+    fn pass(&self) -> Option<Option<u64>> {
+        let pending: Vec<Job> = self
+            .ob
+            .pending()
+            .unwrap_or_default()
+            .into_iter()
+            // An unreadable job file is left for an operator.
+            .flatten()
+            .collect();
+        let mut next: Option<u64> = None;
+        let mut uploads_wait = false;
+        for (i, job) in pending.iter().enumerate() {
+            if stopped(&self.wake) {
+                return None;
+            }
+            let is_upload = job.kind == "upload";
+            if is_upload && uploads_wait {
                 continue;
             }
             if job.not_before_ms > now_ms() {
                 next = Some(next.map_or(job.not_before_ms, |n| n.min(job.not_before_ms)));
+                uploads_wait |= is_upload;
                 continue;
             }
-            if wake.0.lock().map_or(true, |g| g.0) {
-                return;
+            if jobs::superseded(job, &pending[i + 1..]) {
+                let _ = self.ob.done(&job.id);
+                continue;
             }
-            let (status, retry_after, what) = post(&agent, cb, &job);
-            job.attempts += 1;
-            let verdict = match outbox::verdict(status) {
-                Verdict::Retry if job.attempts >= MAX_ATTEMPTS => Verdict::GiveUp,
-                v => v,
+            let mut job = job.clone();
+            let outcome = match (job.kind.as_str(), &self.d.callbacks, &self.s3) {
+                ("callback", Some(cb), _) => self.callback(cb, &mut job),
+                ("upload", _, Some(s3)) => self.upload(s3, &mut job),
+                // Left by a run configured otherwise: kept for later.
+                _ => continue,
             };
-            match verdict {
-                Verdict::Delivered => {
-                    let _ = ob.done(&job.id);
+            match outcome {
+                Outcome::Delivered => {
+                    let _ = self.ob.done(&job.id);
                 }
-                Verdict::Retry => {
+                Outcome::Stopped => return None,
+                Outcome::Retry(what, retry_after) => {
                     let wait = outbox::backoff(
-                        job.attempts - 1,
+                        job.attempts.saturating_sub(1),
                         BACKOFF_BASE,
-                        BACKOFF_MAX,
+                        self.d.max_backoff,
                         &job.id,
                         retry_after,
                     );
                     job.not_before_ms = now_ms() + wait.as_millis() as u64;
+                    gst::debug!(CAT, "{} {} failed ({}), again in {:?}", job.kind, job.id, what, wait);
                     job.last_error = Some(what);
-                    let _ = ob.put(&job);
+                    let _ = self.ob.put(&job);
                     next = Some(next.map_or(job.not_before_ms, |n| n.min(job.not_before_ms)));
+                    uploads_wait |= is_upload;
                 }
-                Verdict::GiveUp => {
-                    job.last_error = Some(what.clone());
-                    let kept = ob.fail(&job).ok();
-                    if let Some(obj) = weak.upgrade() {
-                        let imp = obj.imp();
-                        gst::warning!(CAT, imp = imp, "Callback {} gave up: {}", job.id, what);
-                        imp.post(
-                            gst::Structure::builder("liverecordsink-delivery-failed")
-                                .field("job-id", job.id.as_str())
-                                .field("kind", job.kind.as_str())
-                                .field("attempts", job.attempts)
-                                .field("error", what.as_str())
-                                .field(
-                                    "location",
-                                    kept.map(|p| p.to_string_lossy().into_owned())
-                                        .unwrap_or_default(),
-                                )
-                                .build(),
-                        );
+                Outcome::GiveUp(what) => self.give_up(&mut job, what),
+            }
+        }
+        Some(next)
+    }
+
+    /// A failed attempt: retried, or given up after `max_attempts`.
+    fn failed(&self, job: &mut Job, verdict: Verdict, what: String, ra: Option<Duration>) -> Outcome {
+        job.attempts += 1;
+        match verdict {
+            Verdict::Retry if job.attempts < self.d.max_attempts => Outcome::Retry(what, ra),
+            _ => Outcome::GiveUp(what),
+        }
+    }
+
+    fn callback(&self, cb: &Callbacks, job: &mut Job) -> Outcome {
+        let (status, retry_after, what) = post(&self.http, cb, job);
+        match outbox::verdict(status) {
+            Verdict::Delivered => Outcome::Delivered,
+            v => self.failed(job, v, what, retry_after),
+        }
+    }
+
+    /// Runs an upload's requests until it is done or fails, persisting the
+    /// job after each step (a restart resumes at the next part).
+    fn upload(&self, s3: &S3, job: &mut Job) -> Outcome {
+        let Ok(mut up) = serde_json::from_value::<UploadJob>(job.payload.clone()) else {
+            return Outcome::GiveUp("not an upload job".into());
+        };
+        let part_size = self.d.upload.as_ref().map_or(0, |u| u.part_size);
+        loop {
+            if stopped(&self.wake) {
+                return Outcome::Stopped;
+            }
+            let attempt = s3.step(&mut up, part_size);
+            if let Ok(v) = serde_json::to_value(&up) {
+                job.payload = v;
+            }
+            match attempt {
+                Attempt::Progress => {
+                    job.attempts = 0;
+                    if let Err(e) = self.ob.put(job) {
+                        return Outcome::Retry(e, None);
                     }
+                }
+                Attempt::Done { etag, size } => {
+                    let Some(obj) = self.weak.upgrade() else {
+                        return Outcome::Stopped;
+                    };
+                    return match obj.imp().upload_done(&self.cfg, &self.d, &up, &etag, size) {
+                        Ok(()) => Outcome::Delivered,
+                        Err(e) => self.failed(job, Verdict::Retry, e, None),
+                    };
+                }
+                Attempt::Retry { error, retry_after } => {
+                    return self.failed(job, Verdict::Retry, error, retry_after)
+                }
+                Attempt::GiveUp(e) => return self.failed(job, Verdict::GiveUp, e, None),
+            }
+        }
+    }
+
+    fn give_up(&self, job: &mut Job, what: String) {
+        if let (Some(s3), Ok(up)) = (
+            &self.s3,
+            serde_json::from_value::<UploadJob>(job.payload.clone()),
+        ) {
+            if let Some(mp) = up.multipart.filter(|_| job.kind == "upload") {
+                if let Err(e) = s3.abort(&up.key, &mp.upload_id) {
+                    gst::warning!(CAT, "Cannot abort the upload of {}: {}", up.key, e);
                 }
             }
         }
-        let wait = next.map_or(Duration::from_secs(60), |n| {
-            Duration::from_millis(n.saturating_sub(now_ms()).max(10))
-        });
-        let (m, c) = &**wake;
-        let Ok(g) = m.lock() else { return };
-        let Ok((mut g, _)) = c.wait_timeout_while(g, wait, |(stop, woken)| !*stop && !*woken)
-        else {
-            return;
-        };
-        if g.0 {
-            return;
-        }
-        g.1 = false;
+        job.last_error = Some(what.clone());
+        let kept = self.ob.fail(job).ok();
+        let Some(obj) = self.weak.upgrade() else { return };
+        let imp = obj.imp();
+        gst::warning!(CAT, imp = imp, "{} {} gave up: {}", job.kind, job.id, what);
+        imp.post(
+            gst::Structure::builder("liverecordsink-delivery-failed")
+                .field("job-id", job.id.as_str())
+                .field("kind", job.kind.as_str())
+                .field("attempts", job.attempts)
+                .field("error", what.as_str())
+                .field(
+                    "location",
+                    kept.map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                )
+                .build(),
+        );
     }
 }

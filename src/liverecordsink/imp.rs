@@ -139,8 +139,8 @@ impl LiveRecordSink {
             cfg.recorder.stream_id,
             cfg.template.fixed_root().display()
         );
-        if let Some(cb) = &cfg.callbacks {
-            crate::outbox::Outbox::open(&cb.outbox_dir).map_err(|m| {
+        if let Some(d) = &cfg.delivery {
+            crate::outbox::Outbox::open(&d.outbox_dir).map_err(|m| {
                 gst::error_msg!(
                     gst::ResourceError::OpenWrite,
                     ("Cannot use the outbox {}", m)
@@ -199,13 +199,10 @@ impl LiveRecordSink {
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ["{}", e]))?;
         state.lock = Some(lock);
         state.retention = self.start_retention(state.cfg.clone());
-        if let Some(cb) = &state.cfg.callbacks {
-            // Jobs left by recovery or an earlier run go first.
-            state.delivery = Some(
-                self.start_delivery(cb)
-                    .map_err(|m| gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", m)))?,
-            );
-        }
+        // Jobs left by recovery or an earlier run go first.
+        state.delivery = self
+            .start_delivery(state.cfg.clone())
+            .map_err(|m| gst::error_msg!(gst::ResourceError::OpenWrite, ("{}", m)))?;
         if let Some(pad) = self.eos_pad.get() {
             let _ = pad.set_active(true);
             let _ = pad.store_sticky_event(

@@ -116,6 +116,15 @@ pub fn file_record(
     if let Some(url) = &r.playback_url {
         s = s.field("playback-url", url);
     }
+    for (name, value) in [
+        ("object-key", &r.object_key),
+        ("object-url", &r.object_url),
+        ("etag", &r.etag),
+    ] {
+        if let Some(v) = value {
+            s = s.field(name, v);
+        }
+    }
     if let Some(why) = why {
         s = s.field("discard-reason", why);
     }

@@ -9,11 +9,13 @@ mod caps;
 mod channel;
 mod datapath;
 mod deliverer;
+mod delivery_props;
 mod events;
 mod failures;
 mod finaliser;
 mod hlsrun;
 mod imp;
+mod jobs;
 mod measure;
 mod messages;
 mod pending;
@@ -24,6 +26,7 @@ mod starting;
 mod state;
 mod stream;
 mod timers;
+mod uploader;
 mod writer;
 
 /// Container formats, one recording channel per flag (`formats=mp4+hls`).
@@ -37,6 +40,19 @@ pub enum Formats {
     AAC = 0b0100,
     #[flags_value(name = "HLS playlist (.m3u8) with MPEG-TS segments", nick = "hls")]
     HLS = 0b1000,
+}
+
+/// Which events `callback-url` is called back for.
+#[glib::flags(name = "GstLiveRecordCallbackEvents")]
+pub enum CallbackEvents {
+    #[flags_value(name = "A file or playlist was closed", nick = "file-closed")]
+    FILE_CLOSED = 0b0001,
+    #[flags_value(name = "An HLS segment was added to its playlist", nick = "segment-added")]
+    SEGMENT_ADDED = 0b0010,
+    #[flags_value(name = "A recording was uploaded", nick = "upload-done")]
+    UPLOAD_DONE = 0b0100,
+    #[flags_value(name = "Retention deleted a recording", nick = "file-deleted")]
+    FILE_DELETED = 0b1000,
 }
 
 /// Which streams are recorded.

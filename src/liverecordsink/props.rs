@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use gst::glib;
 use gst::prelude::*;
 
+use super::delivery_props::{delivery_of, Delivery, DeliverySettings};
 use super::writer::required_elements;
 use super::{EosAction, Formats, RecordType};
 use crate::format::Format;
@@ -44,13 +45,8 @@ pub struct Settings {
     pub eos_action: EosAction,
     /// Seconds, 0 = keep forever.
     pub storage_period: u32,
-    /// Empty = no callbacks.
-    pub callback_url: String,
-    pub callback_secret: String,
-    /// `standard-webhooks` or `tencent`.
-    pub callback_signing: String,
-    /// Empty = `outbox/` next to the index.
-    pub outbox_location: String,
+    /// Callbacks, uploads and the outbox.
+    pub delivery: DeliverySettings,
 }
 
 impl Default for Settings {
@@ -68,10 +64,7 @@ impl Default for Settings {
             idle_timeout: 5000,
             min_file_duration: 0,
             storage_period: 0,
-            callback_url: String::new(),
-            callback_secret: String::new(),
-            callback_signing: "standard-webhooks".into(),
-            outbox_location: String::new(),
+            delivery: DeliverySettings::default(),
             hls_resume_timeout: 0,
             hls_segment_duration: 6,
             eos_action: EosAction::Finish,
@@ -83,7 +76,7 @@ impl Default for Settings {
 /// `recording` and `stats`.
 pub fn param_specs() -> Vec<glib::ParamSpec> {
     let d = Settings::default();
-    vec![
+    let mut specs = vec![
         glib::ParamSpecString::builder("location")
             .nick("Location template")
             .blurb("Path template without extension. Placeholders: {stream_id} {session} {index} {format} {start:STRFTIME} {end:STRFTIME} (UTC)")
@@ -130,30 +123,6 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .nick("Index location")
             .blurb("JSON Lines index of closed files, appended and fsynced before each file-closed message; empty = off")
             .default_value(Some(d.index_location.as_str()))
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecString::builder("callback-url")
-            .nick("Callback URL")
-            .blurb("http(s) URL that gets a signed POST (the index record as JSON plus \"event\":\"file-closed\") for every closed file, delivered from a durable outbox with retries; empty = off")
-            .default_value(Some(d.callback_url.as_str()))
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecString::builder("callback-secret")
-            .nick("Callback secret")
-            .blurb("standard-webhooks: the signing key as whsec_<base64> (empty = unsigned); tencent: the callback key")
-            .default_value(Some(d.callback_secret.as_str()))
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecString::builder("callback-signing")
-            .nick("Callback signing")
-            .blurb("standard-webhooks (webhook-id, webhook-timestamp, webhook-signature headers) or tencent (t, sign = md5(key + t) and event_type 100 in the body)")
-            .default_value(Some(d.callback_signing.as_str()))
-            .mutable_ready()
-            .build(),
-        glib::ParamSpecString::builder("outbox-location")
-            .nick("Outbox location")
-            .blurb("Directory of pending deliveries (one JSON file per job, kept until delivered; given-up jobs move to failed/); empty = outbox/ next to the index")
-            .default_value(Some(d.outbox_location.as_str()))
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("storage-period")
@@ -208,7 +177,9 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .blurb("files-closed, bytes-written, video-frames, audio-frames (written), frames-dropped, interruptions")
             .read_only()
             .build(),
-    ]
+    ];
+    specs.extend(super::delivery_props::param_specs());
+    specs
 }
 
 fn string(value: &glib::Value) -> String {
@@ -236,10 +207,6 @@ impl Settings {
             "index-location" => self.index_location = string(value),
             "interruption-gap" => self.interruption_gap = value.get().unwrap_or(d.interruption_gap),
             "storage-period" => self.storage_period = value.get().unwrap_or(d.storage_period),
-            "callback-url" => self.callback_url = string(value),
-            "callback-secret" => self.callback_secret = string(value),
-            "callback-signing" => self.callback_signing = string(value),
-            "outbox-location" => self.outbox_location = string(value),
             "idle-timeout" => self.idle_timeout = value.get().unwrap_or(d.idle_timeout),
             "min-file-duration" => {
                 self.min_file_duration = value.get().unwrap_or(d.min_file_duration)
@@ -251,6 +218,7 @@ impl Settings {
                 self.hls_segment_duration = value.get().unwrap_or(d.hls_segment_duration)
             }
             "eos-action" => self.eos_action = value.get().unwrap_or(d.eos_action),
+            other if self.delivery.set(other, value) => (),
             other => return Err(format!("unknown property {other}")),
         }
         Ok(())
@@ -269,16 +237,12 @@ impl Settings {
             "index-location" => self.index_location.to_value(),
             "interruption-gap" => self.interruption_gap.to_value(),
             "storage-period" => self.storage_period.to_value(),
-            "callback-url" => self.callback_url.to_value(),
-            "callback-secret" => self.callback_secret.to_value(),
-            "callback-signing" => self.callback_signing.to_value(),
-            "outbox-location" => self.outbox_location.to_value(),
             "idle-timeout" => self.idle_timeout.to_value(),
             "min-file-duration" => self.min_file_duration.to_value(),
             "hls-resume-timeout" => self.hls_resume_timeout.to_value(),
             "hls-segment-duration" => self.hls_segment_duration.to_value(),
             "eos-action" => self.eos_action.to_value(),
-            _ => return None,
+            other => return self.delivery.get(other),
         })
     }
 }
@@ -301,8 +265,8 @@ pub struct Config {
     pub journal_path: PathBuf,
     /// `storage-period`, if set.
     pub storage_period: Option<std::time::Duration>,
-    /// Recording callbacks, if `callback-url` is set.
-    pub callbacks: Option<Callbacks>,
+    /// Callbacks and uploads, if either is set.
+    pub delivery: Option<Delivery>,
     pub gap_ns: u64,
     pub idle_ns: u64,
     pub min_file_ns: u64,
@@ -322,72 +286,6 @@ fn flag_of(f: Format) -> Formats {
         Format::Aac => Formats::AAC,
         Format::Hls => Formats::HLS,
     }
-}
-
-/// Where and how callbacks go.
-#[derive(Debug, Clone)]
-pub struct Callbacks {
-    pub url: String,
-    pub signer: Signer,
-    pub outbox_dir: PathBuf,
-}
-
-/// How a callback is signed.
-#[derive(Debug, Clone)]
-pub enum Signer {
-    None,
-    Webhooks(crate::signing::WebhookSecret),
-    Tencent(String),
-}
-
-fn callbacks_of(s: &Settings) -> Result<Option<Callbacks>, gst::ErrorMessage> {
-    if s.callback_url.is_empty() {
-        return Ok(None);
-    }
-    let url = &s.callback_url;
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .filter(|r| !r.is_empty() && !r.starts_with('/'));
-    if rest.is_none() || url.chars().any(char::is_whitespace) {
-        return Err(settings_error(format!(
-            "callback-url '{url}' is not an http:// or https:// URL"
-        )));
-    }
-    let signer = match s.callback_signing.as_str() {
-        "standard-webhooks" if s.callback_secret.is_empty() => Signer::None,
-        "standard-webhooks" => Signer::Webhooks(
-            crate::signing::WebhookSecret::parse(&s.callback_secret).map_err(settings_error)?,
-        ),
-        "tencent" if s.callback_secret.is_empty() => {
-            return Err(settings_error(
-                "callback-signing=tencent needs callback-secret (the callback key)".into(),
-            ))
-        }
-        "tencent" => Signer::Tencent(s.callback_secret.clone()),
-        other => {
-            return Err(settings_error(format!(
-                "callback-signing must be standard-webhooks or tencent, not '{other}'"
-            )))
-        }
-    };
-    let outbox_dir = if !s.outbox_location.is_empty() {
-        PathBuf::from(&s.outbox_location)
-    } else if !s.index_location.is_empty() {
-        PathBuf::from(&s.index_location)
-            .parent()
-            .map_or_else(|| PathBuf::from("outbox"), |p| p.join("outbox"))
-    } else {
-        return Err(settings_error(
-            "callbacks need outbox-location (or index-location, next to which the outbox goes)"
-                .into(),
-        ));
-    };
-    Ok(Some(Callbacks {
-        url: url.clone(),
-        signer,
-        outbox_dir,
-    }))
 }
 
 impl TryFrom<&Settings> for Config {
@@ -462,18 +360,49 @@ impl TryFrom<&Settings> for Config {
                     .into(),
             ));
         }
-        let callbacks = callbacks_of(s)?;
+        let safe_stream_id = sanitize_component(&s.stream_id);
+        let delivery = delivery_of(
+            &s.delivery,
+            &s.index_location,
+            template.fixed_root(),
+            &safe_stream_id,
+        )
+        .map_err(settings_error)?;
+        if formats.contains(&Format::Hls)
+            && delivery
+                .as_ref()
+                .and_then(|d| d.upload.as_ref())
+                .is_some_and(|u| u.keys.target.key_template.contains("{file_id}"))
+        {
+            return Err(settings_error(
+                "upload-url with {file_id} cannot keep an HLS playlist next to its segments (each segment has its own name): use {filename} or {path} for hls".into(),
+            ));
+        }
+        let object_urls = delivery
+            .as_ref()
+            .and_then(|d| d.upload.as_ref())
+            .map(|u| u.keys.clone());
+        if playback_url_template
+            .as_ref()
+            .is_some_and(|t| t.contains("{object_url}"))
+            && object_urls.is_none()
+        {
+            return Err(settings_error(
+                "playback-url-template uses {object_url}, which needs upload-url".into(),
+            ));
+        }
         Ok(Config {
-            callbacks,
+            delivery,
             storage_period: (s.storage_period > 0)
                 .then(|| std::time::Duration::from_secs(u64::from(s.storage_period))),
             lock_path,
             journal_path,
             template,
             recorder: Recorder {
-                safe_stream_id: sanitize_component(&s.stream_id),
+                safe_stream_id,
                 stream_id: s.stream_id.clone(),
                 playback_url_template,
+                object_urls,
             },
             formats,
             record_type: s.record_type,

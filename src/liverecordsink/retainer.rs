@@ -129,6 +129,15 @@ impl LiveRecordSink {
                 duration,
                 None,
             ));
+            if let Some(d) = &cfg.delivery {
+                let jobs = self.record_callbacks(
+                    d,
+                    super::CallbackEvents::FILE_DELETED,
+                    "file-deleted",
+                    &deleted,
+                );
+                self.enqueue(d, jobs, &deleted.location);
+            }
         }
     }
 }

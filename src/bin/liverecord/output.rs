@@ -141,6 +141,10 @@ pub fn derived_record(d: &Derived) -> IndexRecord {
         playback_url: None,
         source_file_ids: d.sources.iter().map(|r| r.file_id.clone()).collect(),
         event: None,
+        object_key: None,
+        object_url: None,
+        etag: None,
+        local_deleted: false,
     }
 }
 

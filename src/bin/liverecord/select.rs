@@ -18,8 +18,9 @@ pub const DEFAULT_INDEX: &str = "recordings/index.jsonl";
 pub const DERIVED_REASONS: &[&str] = &["spliced", "trimmed"];
 
 /// Reads the index; malformed lines are skipped with a warning on stderr.
-/// A record whose `file-id` repeats replaces the earlier one; a recording
-/// whose last record is a deletion (`event: deleted`) is left out. A missing or
+/// A record whose `file-id` repeats replaces the earlier one (an upload's
+/// `event: uploaded` record adds where the object is); a recording whose
+/// last record is a deletion (`event: deleted`) is left out. A missing or
 /// unreadable index is a usage error.
 pub fn read_index(path: &Path) -> Result<Vec<IndexRecord>> {
     let contents = index::read(path).map_err(|e| {
@@ -51,8 +52,8 @@ pub fn read_index(path: &Path) -> Result<Vec<IndexRecord>> {
             }
         }
     }
-    // A recording deleted by retention (a later record with `event`) is gone.
-    out.retain(|r| r.event.is_none());
+    // A recording deleted by retention (a later `deleted` record) is gone.
+    out.retain(|r| r.event.as_deref() != Some("deleted"));
     Ok(out)
 }
 
