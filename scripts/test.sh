@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/install-browser-deps.sh
+bash scripts/install-s3.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 # The cdylib is what gst-launch-1.0 loads in the crash test.

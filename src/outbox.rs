@@ -243,7 +243,12 @@ mod tests {
         for j in [&c, &a, &b, &c] {
             ob.put(j).unwrap();
         }
-        let ids: Vec<String> = ob.pending().unwrap().into_iter().map(|j| j.unwrap().id).collect();
+        let ids: Vec<String> = ob
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|j| j.unwrap().id)
+            .collect();
         assert_eq!(ids, ["z-first", "a-second", "m-third"]);
         assert!(next_seq() > c.seq);
     }

@@ -74,19 +74,15 @@ impl Recorder {
             location: end.location.to_string(),
             start_time: index::iso8601(file.start_wall),
             start_running_time: file.start_rt,
-            playback_url: self
-                .playback_url_template
-                .as_ref()
-                .map(|t| {
-                    let url = playback_url(t, end.location, &self.stream_id, format, &file_id);
-                    match &self.object_urls {
-                        Some(k) if url.contains("{object_url}") => url.replace(
-                            "{object_url}",
-                            &k.url(end.location, format, &file_id),
-                        ),
-                        _ => url,
+            playback_url: self.playback_url_template.as_ref().map(|t| {
+                let url = playback_url(t, end.location, &self.stream_id, format, &file_id);
+                match &self.object_urls {
+                    Some(k) if url.contains("{object_url}") => {
+                        url.replace("{object_url}", &k.url(end.location, format, &file_id))
                     }
-                }),
+                    _ => url,
+                }
+            }),
             file_id,
             end_time: index::iso8601(end_wall),
             duration: index::seconds_ms(end.duration),

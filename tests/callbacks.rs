@@ -5,99 +5,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::receiver::{header, Receiver};
 use common::*;
 use gst::prelude::*;
 use gstliverecord::signing::WebhookSecret;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// The receiver process; killed on drop.
-struct Receiver {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Receiver {
-    fn start(dir: &Path, fail_first: u32) -> Receiver {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/receiver.py");
-        let port_file = dir.join("receiver.port");
-        let log = dir.join("receiver.jsonl");
-        let child = process::spawn(
-            Command::new("python3")
-                .arg(&script)
-                .arg(&port_file)
-                .arg(&log)
-                .arg(fail_first.to_string())
-                .stdin(Stdio::null()),
-            "install python3 (apt-get install python3)",
-        );
-        let mut r = Receiver {
-            child,
-            port: 0,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while r.port == 0 {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                r.port = p.trim().parse().unwrap_or(0);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the receiver did not start in 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        r
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/recording", self.port)
-    }
-
-    fn requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Waits (at most `timeout`) until `n` requests got a 200.
-    fn wait_delivered(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let all = self.requests();
-            if all.iter().filter(|r| r["outcome"] == "200").count() >= n {
-                return all;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{n} callbacks not delivered within {timeout:?}: {all:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-fn header<'a>(req: &'a serde_json::Value, name: &str) -> &'a str {
-    req["headers"]
-        .as_object()
-        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
-        .and_then(|(_, v)| v.as_str())
-        .unwrap_or_default()
-}
 
 /// Records 3 s (record-interval=1) with callbacks to a receiver that fails
 /// its first 2 requests (HTTP 500, then a dropped connection): every closed

@@ -8,38 +8,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// `target/<profile>`, derived from this test binary
-/// (`target/<profile>/deps/<test>-<hash>`).
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary is not in target/<profile>/deps")
-        .to_path_buf();
-    let so = dir.join("libgstliverecord.so");
-    assert!(
-        so.exists(),
-        "{} does not exist: run cargo build first (cargo test builds the cdylib with the tests)",
-        so.display()
-    );
-    dir
-}
-
-/// Kills the child if the test fails before it does.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -48,7 +20,7 @@ fn read_log(path: &Path) -> String {
 #[test]
 fn sigkill_leaves_readable_part() {
     require_elements(&["videotestsrc", "x264enc", "h264parse", "mp4mux"]);
-    let plugins = plugin_dir();
+    let plugins = process::plugin_dir();
     let td = TestDir::new();
     let log = td.path().join("gst-launch.log");
     let location = td.default_location();
@@ -75,7 +47,7 @@ fn sigkill_leaves_readable_part() {
             .stderr(std::fs::File::create(td.path().join("gst-launch.err")).unwrap()),
         process::GST_TOOLS_PKG,
     );
-    let mut child = ChildGuard(child);
+    let mut child = process::ChildGuard(child);
     let logs = || {
         format!(
             "\nstdout: {}\nstderr: {}",
@@ -178,12 +150,12 @@ fn launch_args(location: &str, index: &Path, live_secs: Option<f64>) -> Vec<Stri
     args
 }
 
-fn spawn_recorder(td: &TestDir, args: &[String], n: usize) -> ChildGuard {
+fn spawn_recorder(td: &TestDir, args: &[String], n: usize) -> process::ChildGuard {
     let out = td.path().join(format!("run-{n}.log"));
-    ChildGuard(process::spawn(
+    process::ChildGuard(process::spawn(
         Command::new("gst-launch-1.0")
             .args(args)
-            .env("GST_PLUGIN_PATH", plugin_dir())
+            .env("GST_PLUGIN_PATH", process::plugin_dir())
             .env("GST_REGISTRY", td.path().join("registry.bin"))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
@@ -389,7 +361,7 @@ fn second_recorder_is_refused() {
     }
     let mut cmd = Command::new("gst-launch-1.0");
     cmd.args(launch_args(&location, &index, Some(1.0)))
-        .env("GST_PLUGIN_PATH", plugin_dir())
+        .env("GST_PLUGIN_PATH", process::plugin_dir())
         .env("GST_REGISTRY", td.path().join("registry.bin"));
     let out = process::run_bounded(cmd, Duration::from_secs(60), process::GST_TOOLS_PKG);
     assert!(!out.status.success(), "the second recorder ran");

@@ -183,8 +183,7 @@ impl Worker {
             });
             let (m, c) = &*self.wake;
             let Ok(g) = m.lock() else { return };
-            let Ok((mut g, _)) =
-                c.wait_timeout_while(g, wait, |(stop, woken)| !*stop && !*woken)
+            let Ok((mut g, _)) = c.wait_timeout_while(g, wait, |(stop, woken)| !*stop && !*woken)
             else {
                 return;
             };
@@ -246,7 +245,14 @@ impl Worker {
                         retry_after,
                     );
                     job.not_before_ms = now_ms() + wait.as_millis() as u64;
-                    gst::debug!(CAT, "{} {} failed ({}), again in {:?}", job.kind, job.id, what, wait);
+                    gst::debug!(
+                        CAT,
+                        "{} {} failed ({}), again in {:?}",
+                        job.kind,
+                        job.id,
+                        what,
+                        wait
+                    );
                     job.last_error = Some(what);
                     let _ = self.ob.put(&job);
                     next = Some(next.map_or(job.not_before_ms, |n| n.min(job.not_before_ms)));
@@ -259,7 +265,13 @@ impl Worker {
     }
 
     /// A failed attempt: retried, or given up after `max_attempts`.
-    fn failed(&self, job: &mut Job, verdict: Verdict, what: String, ra: Option<Duration>) -> Outcome {
+    fn failed(
+        &self,
+        job: &mut Job,
+        verdict: Verdict,
+        what: String,
+        ra: Option<Duration>,
+    ) -> Outcome {
         job.attempts += 1;
         match verdict {
             Verdict::Retry if job.attempts < self.d.max_attempts => Outcome::Retry(what, ra),
@@ -327,7 +339,9 @@ impl Worker {
         }
         job.last_error = Some(what.clone());
         let kept = self.ob.fail(job).ok();
-        let Some(obj) = self.weak.upgrade() else { return };
+        let Some(obj) = self.weak.upgrade() else {
+            return;
+        };
         let imp = obj.imp();
         gst::warning!(CAT, imp = imp, "{} {} gave up: {}", job.kind, job.id, what);
         imp.post(

@@ -25,7 +25,9 @@ fn path_hash(path: &str) -> String {
 /// The callback of `event` with this body (a JSON object) plus `event`.
 pub fn callback(event: &str, id: String, body: serde_json::Value) -> Option<Job> {
     let mut payload = body;
-    payload.as_object_mut()?.insert("event".into(), event.into());
+    payload
+        .as_object_mut()?
+        .insert("event".into(), event.into());
     Some(Job::new(id, "callback", payload))
 }
 

@@ -47,7 +47,10 @@ pub enum Formats {
 pub enum CallbackEvents {
     #[flags_value(name = "A file or playlist was closed", nick = "file-closed")]
     FILE_CLOSED = 0b0001,
-    #[flags_value(name = "An HLS segment was added to its playlist", nick = "segment-added")]
+    #[flags_value(
+        name = "An HLS segment was added to its playlist",
+        nick = "segment-added"
+    )]
     SEGMENT_ADDED = 0b0010,
     #[flags_value(name = "A recording was uploaded", nick = "upload-done")]
     UPLOAD_DONE = 0b0100,

@@ -46,7 +46,14 @@ impl LiveRecordSink {
         if let Some(path) = &cfg.index_path {
             index::append(path, &rec).map_err(|e| format!("cannot append to the index: {e}"))?;
         }
-        gst::info!(CAT, imp = self, "Uploaded {} to {} ({} bytes)", up.path, up.key, size);
+        gst::info!(
+            CAT,
+            imp = self,
+            "Uploaded {} to {} ({} bytes)",
+            up.path,
+            up.key,
+            size
+        );
         let duration = (rec.duration * 1e9).round().max(0.0) as u64;
         self.post(messages::file_record(
             "liverecordsink-upload-done",

@@ -775,6 +775,8 @@ pub mod hls_check;
 pub mod isolate;
 pub mod packets;
 pub mod process;
+pub mod receiver;
+pub mod s3;
 pub mod scripted;
 pub mod servers;
 

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -83,5 +84,33 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration, missing: &str) -> Output
         stdout: String::from_utf8_lossy(&to.join().unwrap_or_default()).into_owned(),
         stderr: String::from_utf8_lossy(&te.join().unwrap_or_default()).into_owned(),
         elapsed: started.elapsed(),
+    }
+}
+
+/// `target/<profile>`, derived from this test binary
+/// (`target/<profile>/deps/<test>-<hash>`).
+pub fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary is not in target/<profile>/deps")
+        .to_path_buf();
+    let so = dir.join("libgstliverecord.so");
+    assert!(
+        so.exists(),
+        "{} does not exist: run cargo build first (cargo test builds the cdylib with the tests)",
+        so.display()
+    );
+    dir
+}
+
+/// Kills the child if the test fails before it does.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

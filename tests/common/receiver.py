@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """A recording-callback receiver for the tests, on 127.0.0.1 only.
 
-usage: receiver.py PORT_FILE LOG_FILE FAIL_FIRST
+usage: receiver.py PORT_FILE LOG_FILE FAIL_FIRST [PORT]
 
 Writes its port to PORT_FILE, then logs every POST as one JSON line in
 LOG_FILE: {"n", "headers", "body", "outcome"}. The first FAIL_FIRST
@@ -13,6 +13,7 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port_file, log_file, fail_first = sys.argv[1], sys.argv[2], int(sys.argv[3])
+port = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 count = 0
 
 
@@ -44,7 +45,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
 with open(port_file + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
 import os
