@@ -208,3 +208,93 @@ fn pending_callbacks_are_delivered_after_a_restart() {
     }
     assert_eq!(jobs(&outbox), 0);
 }
+
+/// `callback-events=segment-added`: one callback per HLS segment (its
+/// location, playlist, sequence, duration), and no file-closed callback.
+#[test]
+fn callback_events_choose_what_is_called_back() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let rx = Receiver::start(td.path(), 0);
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec formats=hls hls-segment-duration=1 {} ! queue ! rec.video",
+        video_branch(Some(90), false)
+    ));
+    r.set_location(&td);
+    r.rec.set_property("callback-url", rx.url().as_str());
+    r.rec
+        .set_property_from_str("callback-events", "segment-added");
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let segments = r.messages_named("liverecordsink-hls-segment-added");
+    assert!(segments.len() >= 3, "{segments:#?}");
+    let reqs = rx.wait_delivered(segments.len(), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    r.stop();
+    let bodies: Vec<serde_json::Value> = rx
+        .requests()
+        .iter()
+        .map(|q| serde_json::from_str(q["body"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), segments.len(), "{reqs:#?}");
+    for (s, b) in segments.iter().zip(&bodies) {
+        assert_eq!(b["event"], "segment-added");
+        assert_eq!(b["location"], get_str(s, "location"));
+        assert_eq!(b["playlist"], get_str(s, "playlist"));
+        assert_eq!(b["sequence"], get_u64(s, "sequence"));
+        assert_eq!(b["stream-id"], "live");
+    }
+}
+
+/// `callback-events=file-deleted`: retention's deletions are called back
+/// with the deleted record and `"event":"file-deleted"`.
+#[test]
+fn retention_deletions_are_called_back() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let first = Recording::launch(&format!(
+        "liverecordsink name=rec record-interval=1 {} ! queue ! rec.video",
+        video_branch(Some(60), false)
+    ));
+    first.set_location(&td);
+    first.play();
+    first.wait_eos(Duration::from_secs(60));
+    let old = first.closed();
+    first.stop();
+    assert!(old.len() >= 2, "{old:#?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let rx = Receiver::start(td.path(), 0);
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec storage-period=1 {} ! queue ! rec.video",
+        video_branch(Some(15), false)
+    ));
+    r.set_location(&td);
+    r.rec.set_property("callback-url", rx.url().as_str());
+    r.rec
+        .set_property_from_str("callback-events", "file-deleted");
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let reqs = rx.wait_delivered(old.len(), Duration::from_secs(30));
+    let deleted = r.messages_named("liverecordsink-file-deleted");
+    r.stop();
+    let mut ids: Vec<String> = reqs
+        .iter()
+        .map(|q| {
+            let b: serde_json::Value = serde_json::from_str(q["body"].as_str().unwrap()).unwrap();
+            assert_eq!(b["event"], "file-deleted", "{b}");
+            b["file-id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    // The old files, and maybe this run's own once older than 1 s: one
+    // callback per file-deleted message posted by then.
+    let mut want: Vec<String> = deleted.iter().map(|c| get_str(c, "file-id")).collect();
+    want.sort();
+    assert!(
+        ids.len() <= want.len() && ids.iter().all(|i| want.contains(i)),
+        "{ids:?} {want:?}"
+    );
+    for c in &old {
+        assert!(ids.contains(&get_str(c, "file-id")), "{ids:?}");
+    }
+}

@@ -576,3 +576,58 @@ fn jobs_pending_at_a_sigkill_are_delivered_after_a_restart() {
     );
     assert!(outbox_jobs(&td).is_empty(), "{:#?}", outbox_jobs(&td));
 }
+
+/// `upload-delete-local`: once uploaded and indexed as uploaded (with
+/// `local-deleted`), the local MP4s, the playlist and its segments are
+/// deleted; the objects hold the bytes (compared with copies taken before).
+#[test]
+fn uploaded_files_are_deleted_locally_when_asked() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let server = S3Server::start(&td.path().join("s3"));
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec record-interval=1 formats=mp4+hls hls-segment-duration=1 {} ! queue ! rec.video",
+        video_branch(Some(60), false),
+    ));
+    r.set_location(&td);
+    set_upload(&r, &server.endpoint());
+    r.rec.set_property("upload-delete-local", true);
+    // Hold the uploads until every file is closed, to copy them first.
+    let mut server = server;
+    server.stop();
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let closed = r.closed();
+    let local: Vec<PathBuf> = files_under(&td.rec_dir());
+    let copies: HashMap<PathBuf, Vec<u8>> = local
+        .iter()
+        .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+        .collect();
+    assert!(local.len() >= 4, "{local:?}");
+    server.restart();
+    let done = wait_uploads(&r, closed.len(), Duration::from_secs(60));
+    r.stop();
+    let left = files_under(&td.rec_dir());
+    assert!(left.is_empty(), "local files left after upload: {left:?}");
+    let (recordings, uploaded) = index_uploads(&td);
+    assert_eq!(recordings.len(), closed.len());
+    for rec in &recordings {
+        let up = &uploaded[&rec_str(rec, "file-id")][0];
+        assert_eq!(up["local-deleted"], true, "{up:?}");
+    }
+    // Every local file (MP4s, segments, playlist) is in the bucket.
+    let keys = server.keys();
+    for (path, bytes) in &copies {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let key = keys
+            .iter()
+            .find(|k| k.ends_with(&format!("/{name}")))
+            .unwrap_or_else(|| panic!("{name} not uploaded: {keys:?}"));
+        assert_eq!(sha(&server.object(key).unwrap()), sha(bytes), "{key}");
+    }
+    eprintln!(
+        "delete-local: {} files deleted after {} uploads",
+        copies.len(),
+        done.len()
+    );
+}
