@@ -631,3 +631,81 @@ fn uploaded_files_are_deleted_locally_when_asked() {
         done.len()
     );
 }
+
+/// An upload that the server refuses for good (HTTP 403 on part 2 of a
+/// multipart upload) gives up at once: the multipart upload is aborted
+/// (ListParts finds it gone), the job is kept in `outbox/failed/` with the
+/// error, `liverecordsink-delivery-failed` is posted, and the index has no
+/// `uploaded` line for the file, whose local copy stays.
+#[test]
+fn a_refused_upload_gives_up_aborts_and_is_kept() {
+    require_elements(&["videotestsrc", "x264enc", "h264parse", "mp4mux"]);
+    let td = TestDir::new();
+    let server = S3Server::start(&td.path().join("s3"));
+    let proxy = S3Proxy::start(td.path(), server.port);
+    proxy.set_mode("deny-parts-from:2");
+    let r = Recording::launch(
+        "liverecordsink name=rec videotestsrc num-buffers=30 pattern=snow \
+         ! video/x-raw,width=640,height=360,framerate=30/1 \
+         ! x264enc pass=quant quantizer=4 speed-preset=ultrafast key-int-max=15 \
+         ! h264parse ! queue ! rec.video",
+    );
+    r.set_location(&td);
+    set_upload(&r, &proxy.endpoint());
+    r.rec.set_property("upload-part-size", 5u32);
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while r
+        .messages_named("liverecordsink-delivery-failed")
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no delivery-failed: {:?}",
+            proxy.seen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let failed = r.messages_named("liverecordsink-delivery-failed");
+    r.stop();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let f = &failed[0];
+    assert_eq!(get_str(f, "kind"), "upload");
+    assert!(get_str(f, "error").contains("403"), "{f}");
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(get_str(f, "location")).unwrap()).unwrap();
+    assert!(
+        kept["last-error"].as_str().unwrap().contains("403"),
+        "{kept}"
+    );
+    let upload_id = kept["payload"]["multipart"]["upload-id"].as_str().unwrap();
+    let key = kept["payload"]["key"].as_str().unwrap();
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.method == "DELETE" && s.query["uploadId"] == upload_id && s.status < 300),
+        "the multipart upload was not aborted: {seen:?}"
+    );
+    let target = gstliverecord::s3target::Target::parse(
+        &format!("s3://{BUCKET}/{{filename}}"),
+        &server.endpoint(),
+        "us-east-1",
+    )
+    .unwrap();
+    let client = gstliverecord::s3client::S3::new(&target, ACCESS_KEY, SECRET_KEY, None).unwrap();
+    let parts = client.list_parts(key, upload_id);
+    assert!(
+        parts.as_ref().map_or(true, |p| p.is_empty()),
+        "the upload still holds parts: {parts:?}"
+    );
+    assert!(server.object(key).is_none());
+    let (recordings, uploaded) = index_uploads(&td);
+    assert_eq!(recordings.len(), 1);
+    assert!(uploaded.is_empty());
+    assert!(Path::new(&rec_str(&recordings[0], "location")).exists());
+    assert!(
+        outbox_jobs(&td).is_empty(),
+        "the job left the outbox for failed/"
+    );
+}

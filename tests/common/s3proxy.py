@@ -10,6 +10,7 @@ unless MODE_FILE says otherwise, read at each request:
   pass                 forward everything
   fail-all             answer 503 to everything
   fail-parts-from:N    answer 503 to UploadPart requests with partNumber >= N
+  deny-parts-from:N    answer 403 to UploadPart requests with partNumber >= N
 Each request is logged as one JSON line in LOG_FILE:
 {"method", "path", "query", "status"} (status: what the client got).
 """
@@ -39,11 +40,13 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length", "0"))
         body = self.rfile.read(length) if length else b""
         m = mode()
-        fail = m == "fail-all"
-        if m.startswith("fail-parts-from:") and "partNumber" in query:
-            fail = int(query["partNumber"][0]) >= int(m.split(":")[1])
+        fail = 503 if m == "fail-all" else None
+        if m.split(":")[0] in ("fail-parts-from", "deny-parts-from") and "partNumber" in query:
+            if int(query["partNumber"][0]) >= int(m.split(":")[1]):
+                fail = 503 if m.startswith("fail") else 403
         if fail:
-            status, headers, data = 503, [("content-type", "application/xml")], b"<Error><Code>SlowDown</Code></Error>"
+            code = b"SlowDown" if fail == 503 else b"AccessDenied"
+            status, headers, data = fail, [("content-type", "application/xml")], b"<Error><Code>" + code + b"</Code></Error>"
         else:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
