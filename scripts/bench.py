@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Benchmarks of liverecordsink against splitmuxsink and the bare muxer.
+"""Benchmarks of liverecordsink against ffmpeg -c copy, splitmuxsink,
+hlssink2 and the bare muxer.
 
-Usage: python3 scripts/bench.py [--rounds 5] [--quick]
+Usage: python3 scripts/bench.py [--rounds 5] [--quick] [--only throughput]
+                                [--variants A,AH,FFH]
 
 1. Throughput: the same cached input (180 s of 640x360 H.264 at 3 Mbit/s plus
-   AAC, in Matroska) recorded as fast as possible by
-     A  liverecordsink (defaults: crash-safe MP4), record-interval=60
-     B  splitmuxsink max-size-time=60 s (mp4mux)
-     C  mp4mux ! filesink
-   in alternating rounds A B C after a warm-up; CPU time (user+sys of the
-   gst-launch-1.0 process) and wall time, medians and per-round ratios.
+   AAC, in Matroska) recorded as fast as possible by every variant of
+   LABELS (liverecordsink mp4 / classic mp4 / hls / mp4+hls, splitmuxsink,
+   hlssink2, mp4mux, ffmpeg -f segment and -f hls, and each tool's demux
+   floor) in alternating rounds after a warm-up; CPU time (user+sys of the
+   process) and wall time, medians, the cost above each tool's own floor,
+   and per-round ratios.
 2. Scale, 3. close latency, 4. memory: run by examples/bench_live.rs.
 
 Prints Markdown tables. Outputs go to target/bench/.
@@ -73,60 +75,113 @@ def demux_head():
     return ["filesrc", f"location={INPUT}", "!", "matroskademux", "name=d"]
 
 
+def gst(pipeline):
+    return ["gst-launch-1.0", "-q", "-e"] + pipeline
+
+
+def element(out, formats, extra=()):
+    sink = ["liverecordsink", "name=s", "record-interval=60", f"formats={formats}",
+            f"location={out}/{{index}}", f"index-location={out}/index.jsonl"] + list(extra)
+    return sink
+
+
 def variant_cmd(name, out):
+    """The command of a variant, writing into `out`."""
     v = ["d.video_0", "!", "queue", "!", "h264parse", "!"]
     a = ["d.audio_0", "!", "queue", "!", "aacparse", "!"]
-    if name in ("A", "A0"):
-        sink = ["liverecordsink", "name=s", "record-interval=60",
-                f"location={out}/{{index}}", f"index-location={out}/index.jsonl"]
-        if name == "A0":
-            sink.append("mp4-fragment-duration=0")
-        return demux_head() + sink + v + ["s.video"] + a + ["s.audio"]
+    ff = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", INPUT, "-c", "copy"]
+    if name == "A":
+        return gst(demux_head() + element(out, "mp4") + v + ["s.video"] + a + ["s.audio"])
+    if name == "A0":
+        return gst(demux_head() + element(out, "mp4", ["mp4-fragment-duration=0"]) + v + ["s.video"] + a + ["s.audio"])
+    if name == "AH":
+        return gst(demux_head() + element(out, "hls") + v + ["s.video"] + a + ["s.audio"])
+    if name == "AMH":
+        return gst(demux_head() + element(out, "mp4+hls") + v + ["s.video"] + a + ["s.audio"])
     if name == "B":
         sink = ["splitmuxsink", "name=s", "max-size-time=60000000000", f"location={out}/%05d.mp4"]
-        return demux_head() + sink + v + ["s.video"] + a + ["s.audio_0"]
-    sink = ["mp4mux", "name=s", "!", "filesink", f"location={out}/out.mp4"]
-    if name == "C10":
-        sink.insert(2, "latency=10000000000")
-    return demux_head() + sink + v + ["s.video_0"] + a + ["s.audio_0"]
+        return gst(demux_head() + sink + v + ["s.video"] + a + ["s.audio_0"])
+    if name == "H":
+        sink = ["hlssink2", "name=s", "target-duration=6", "playlist-length=0", "max-files=0",
+                f"location={out}/seg%05d.ts", f"playlist-location={out}/playlist.m3u8"]
+        return gst(demux_head() + sink + v + ["s.video"] + a + ["s.audio"])
+    if name == "C":
+        sink = ["mp4mux", "name=s", "!", "filesink", f"location={out}/out.mp4"]
+        return gst(demux_head() + sink + v + ["s.video_0"] + a + ["s.audio_0"])
+    if name == "F0":
+        return gst(demux_head() + v + ["fakesink"] + a + ["fakesink"])
+    if name == "FF0":
+        return ff + ["-f", "null", "-"]
+    if name == "FFS":
+        return ff + ["-f", "segment", "-segment_time", "60", "-reset_timestamps", "1",
+                     f"{out}/%05d.mp4"]
+    if name == "FFH":
+        return ff + ["-f", "hls", "-hls_time", "6", "-hls_list_size", "0",
+                     "-hls_segment_filename", f"{out}/seg%05d.ts", f"{out}/playlist.m3u8"]
+    raise ValueError(name)
 
 
-def throughput(rounds, seconds):
+LABELS = {
+    "F0": "GStreamer floor: matroskademux + parsers into fakesink",
+    "A": "liverecordsink mp4 (crash-safe default), 60 s files",
+    "A0": "liverecordsink mp4, mp4-fragment-duration=0, 60 s files",
+    "AH": "liverecordsink hls (6 s segments)",
+    "AMH": "liverecordsink mp4+hls",
+    "B": "splitmuxsink max-size-time=60 s",
+    "H": "hlssink2 target-duration=6",
+    "C": "mp4mux ! filesink (one file)",
+    "FF0": "ffmpeg floor: -c copy -f null -",
+    "FFS": "ffmpeg -c copy -f segment -segment_time 60 (MP4)",
+    "FFH": "ffmpeg -c copy -f hls -hls_time 6",
+}
+FLOOR = {"F0": "F0", "A": "F0", "A0": "F0", "AH": "F0", "AMH": "F0", "B": "F0", "H": "F0",
+         "C": "F0", "FF0": "FF0", "FFS": "FF0", "FFH": "FF0"}
+
+
+def throughput(rounds, seconds, names=None):
     env = dict(os.environ, GST_PLUGIN_PATH=PLUGIN_DIR)
-    names = ["A", "A0", "B", "C", "C10"]
+    names = names or list(LABELS)
     results = {n: [] for n in names}
     for r in range(rounds + 1):
         for n in names:
             out = os.path.join(BENCH, f"out-{n}")
             shutil.rmtree(out, ignore_errors=True)
             os.makedirs(out)
-            cpu, wall = run(["gst-launch-1.0", "-q", "-e"] + variant_cmd(n, out), env)
+            cpu, wall = run(variant_cmd(n, out), env)
             if r > 0:  # round 0 is the warm-up
                 results[n].append((cpu, wall))
             shutil.rmtree(out, ignore_errors=True)
+    med = {n: statistics.median(c for c, _ in results[n]) for n in names}
     print(f"\n### Throughput ({seconds} s of 640x360 H.264 3 Mbit/s + AAC, as fast as possible)\n")
-    print(f"{rounds} rounds after a warm-up, alternating A A0 B C C10. CPU = user+sys of the gst-launch-1.0 process.\n")
-    print("| variant | median CPU s | median wall s |")
-    print("|---|---|---|")
-    labels = {
-        "A": "A liverecordsink (defaults: crash-safe MP4), 60 s files",
-        "A0": "A0 liverecordsink mp4-fragment-duration=0 (classic MP4), 60 s files",
-        "B": "B splitmuxsink max-size-time=60 s",
-        "C": "C mp4mux ! filesink",
-        "C10": "C10 mp4mux latency=10 s ! filesink (inputs may hold 10 s, as in A)",
-    }
+    print(f"{rounds} rounds after a warm-up, alternating {' '.join(names)}. "
+          "CPU = user+sys of the process; added = CPU above the tool's own demux floor.\n")
+    print("| variant | median CPU s | median wall s | added over floor s |")
+    print("|---|---|---|---|")
     for n in names:
-        cpus = [c for c, _ in results[n]]
         walls = [w for _, w in results[n]]
-        print(f"| {labels[n]} | {statistics.median(cpus):.3f} | {statistics.median(walls):.3f} |")
-    ab = [a[0] / b[0] for a, b in zip(results["A"], results["B"])]
-    ac = [a[0] / c[0] for a, c in zip(results["A"], results["C"])]
-    a0b = [a[0] / b[0] for a, b in zip(results["A0"], results["B"])]
-    ac10 = [a[0] / c[0] for a, c in zip(results["A"], results["C10"])]
-    print(f"\nCPU ratio A/B per round: {', '.join(f'{x:.2f}' for x in ab)} (median {statistics.median(ab):.2f})")
-    print(f"CPU ratio A/C per round: {', '.join(f'{x:.2f}' for x in ac)} (median {statistics.median(ac):.2f})")
-    print(f"CPU ratio A0/B per round: {', '.join(f'{x:.2f}' for x in a0b)} (median {statistics.median(a0b):.2f})")
-    print(f"CPU ratio A/C10 per round: {', '.join(f'{x:.2f}' for x in ac10)} (median {statistics.median(ac10):.2f})")
+        floor = FLOOR[n]
+        added = f"{med[n] - med[floor]:.3f}" if floor in med and floor != n else ""
+        print(f"| {n} {LABELS[n]} | {med[n]:.3f} | {statistics.median(walls):.3f} | {added} |")
+
+    def ratio(x, y, added=False):
+        if x not in results or y not in results:
+            return
+        if added:
+            fx, fy = FLOOR[x], FLOOR[y]
+            per = [(a[0] - p[0]) / (b[0] - q[0]) for a, b, p, q in
+                   zip(results[x], results[y], results[fx], results[fy]) if b[0] - q[0] > 0]
+            what = f"added {x}/{y}"
+        else:
+            per = [a[0] / b[0] for a, b in zip(results[x], results[y])]
+            what = f"{x}/{y}"
+        if per:
+            print(f"- {what}: {', '.join(f'{p:.2f}' for p in per)} (median {statistics.median(per):.2f})")
+
+    print("\nCPU ratios per round:\n")
+    for x, y in [("A", "FFS"), ("AH", "FFH"), ("AMH", "FFS"), ("A", "B"), ("AH", "H"), ("A", "C")]:
+        ratio(x, y)
+    for x, y in [("A", "FFS"), ("A0", "FFS"), ("AH", "FFH"), ("AMH", "FFS")]:
+        ratio(x, y, added=True)
 
 
 def live(*args):
@@ -143,13 +198,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="small sizes, to check the benchmark runs")
     ap.add_argument("--only", choices=["throughput", "scale", "latency", "memory"])
+    ap.add_argument("--variants", help="comma-separated throughput variants (default: all)")
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "--lib", "--example", "bench_live"], cwd=ROOT, check=True)
     quick = args.quick
     if args.only in (None, "throughput"):
         seconds = 20 if quick else 180
         make_input(seconds)
-        throughput(1 if quick else args.rounds, seconds)
+        throughput(1 if quick else args.rounds, seconds,
+                   args.variants.split(",") if args.variants else None)
     if args.only in (None, "scale"):
         print("\n### Scale (live streams in one process, mp4+hls, pre-encoded 640x360 pushed in real time)\n")
         print("| streams | seconds | CPU % (of one core) | RSS MiB | RSS per stream MiB | late pushes (>40 ms) | max lag ms | frames dropped | files closed |")
