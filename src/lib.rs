@@ -28,6 +28,7 @@ mod salvage;
 mod session;
 pub mod signing;
 pub mod template;
+mod tsmux;
 
 pub use liverecordsink::{EosAction, Formats, RecordType};
 

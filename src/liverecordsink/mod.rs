@@ -26,6 +26,7 @@ mod starting;
 mod state;
 mod stream;
 mod timers;
+mod tswriter;
 mod uploader;
 mod writer;
 

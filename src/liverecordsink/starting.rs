@@ -166,6 +166,7 @@ impl LiveRecordSink {
                 return Ok(());
             }
             f.starting = false;
+            let inline = f.writer.as_ref().is_some_and(|w| w.inline_feed);
             let opened = f.announce.take().map(|location| {
                 super::messages::file_opened(
                     &stream_id,
@@ -183,12 +184,19 @@ impl LiveRecordSink {
                 }
             }
             let eos = f.take_eos_pads();
-            (opened.map(|o| (o, eos)), feeders)
+            (opened.map(|o| (o, eos)), (feeders, inline))
         };
+        let (feeders, inline) = feeders;
         self.notify();
         if let Some((opened, eos)) = opened {
             send_eos(eos);
             self.post(opened);
+        }
+        if inline && !feeders.is_empty() {
+            // Pushes never wait for the other stream: held frames of both
+            // streams go in from here, in the order they were held.
+            self.feed_all(ci, key);
+            return Ok(());
         }
         for s in feeders {
             let obj = self.obj().clone();
@@ -234,6 +242,53 @@ impl LiveRecordSink {
             self.notify();
             let Some(pad) = pad else { continue };
             for (_, buffer) in batch {
+                match pad.push(buffer) {
+                    Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {}
+                    Err(e) => {
+                        gst::warning!(CAT, imp = self, "Writer refused a held frame: {e:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl LiveRecordSink {
+    /// Feeds every held frame of a file whose writer never blocks, in the
+    /// order they were held, until none is left; then frames of every
+    /// stream go straight in, and an EOS asked for meanwhile is sent.
+    fn feed_all(&self, ci: usize, key: Key) {
+        loop {
+            let batch = {
+                let mut guard = self.lock_state();
+                let Some(f) = guard
+                    .as_mut()
+                    .and_then(|s| s.channels.get_mut(ci))
+                    .and_then(|ch| ch.file_mut(key))
+                else {
+                    return;
+                };
+                let held = std::mem::take(&mut f.held);
+                if held.is_empty() {
+                    for s in Stream::ALL {
+                        f.flowing[s] = true;
+                    }
+                    let eos = f.take_eos_pads();
+                    drop(guard);
+                    self.notify();
+                    send_eos(eos);
+                    return;
+                }
+                let pads = [f.writer_pad(Stream::Video), f.writer_pad(Stream::Audio)];
+                (held, pads)
+            };
+            let (held, [video, audio]) = batch;
+            for (s, buffer) in held {
+                let pad = match s {
+                    Stream::Video => &video,
+                    Stream::Audio => &audio,
+                };
+                let Some(pad) = pad else { continue };
                 match pad.push(buffer) {
                     Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {}
                     Err(e) => {

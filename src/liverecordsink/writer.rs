@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! One file being written: a bin of `[parser] ! muxer ! filesink`
-//! fed through internal source pads that the element pushes into.
+//! fed through internal source pads that the element pushes into (HLS
+//! segments of H.264/H.265 with AAC/MP3: `tswriter.rs`).
 //!
 //! The writer bin has a locked state: it runs in PLAYING from creation to
 //! finalisation, whatever the element's own state, so that stopping the
@@ -31,6 +32,9 @@ pub struct Writer {
     pub video: Option<gst::Pad>,
     pub audio: Option<gst::Pad>,
     pub part_path: PathBuf,
+    /// A push never waits for the other stream (no muxer collecting both
+    /// inputs): held frames can be fed from the calling thread.
+    pub inline_feed: bool,
 }
 
 #[derive(Debug)]
@@ -80,7 +84,7 @@ fn parser_for(caps: &gst::Caps) -> Option<&'static str> {
 }
 
 /// An internal source pad that answers the muxer's queries.
-fn internal_pad(name: &str, caps: Option<&gst::Caps>) -> gst::Pad {
+pub(super) fn internal_pad(name: &str, caps: Option<&gst::Caps>) -> gst::Pad {
     let fixed = caps.cloned();
     gst::Pad::builder(gst::PadDirection::Src)
         .name(name)
@@ -112,6 +116,11 @@ impl Writer {
     /// Builds and links the writer. Its bin posts EOS once the file sink has
     /// written everything.
     pub fn build(spec: WriterSpec<'_>) -> Result<Writer, WriterError> {
+        if spec.format == Format::Hls {
+            if let Some(kinds) = super::tswriter::native_kinds(&spec) {
+                return super::tswriter::build(&spec, kinds);
+            }
+        }
         let bin = gst::Bin::with_name(&spec.name);
         let sink = make("filesink")?;
         sink.set_property("location", spec.part_path.to_string_lossy().as_ref());
@@ -160,6 +169,7 @@ impl Writer {
             video: None,
             audio: None,
             part_path: spec.part_path.to_path_buf(),
+            inline_feed: false,
         };
 
         for (kind, caps) in [("video", &spec.video), ("audio", &spec.audio)] {
