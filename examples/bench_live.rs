@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! In-process benchmarks of `liverecordsink` (run by `scripts/bench.py`).
 //!
-//! - `scale N SECONDS`: N live streams in one process, each pre-encoded
-//!   640x360 H.264 + AAC pushed in real time through appsrc and recorded as
-//!   mp4+hls. Prints one JSON line: CPU %, RSS, late pushes, dropped frames.
+//! - `scale N SECONDS [SPREAD_MS]`: N live streams in one process, each
+//!   pre-encoded 640x360 H.264 + AAC pushed in real time through appsrc (no
+//!   queue) and recorded as mp4+hls; the streams start SPREAD_MS apart in
+//!   all (default 6000, one HLS segment; 0 = all at once, so all cut at the
+//!   same instant). Two pacing threads. Prints one JSON line: CPU %, RSS,
+//!   threads per stream, late pushes and late arrivals at the recorder,
+//!   dropped frames.
 //! - `latency RUNS SECONDS`: time from EOS on the pads to `file-closed`, and
 //!   from the last buffer to `file-closed` with `idle-timeout=1000`.
 //! - `memory MINUTES`: one stream of MINUTES of media recorded as fast as
@@ -135,8 +139,12 @@ fn build_stream(
     };
     let _ = std::fs::create_dir_all(dir);
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=v format=time is-live={live} ! queue ! rec.{vpad} \
-         appsrc name=a format=time is-live={live} ! queue ! rec.{apad} {sink}"
+        "appsrc name=v format=time is-live={live} ! {q}rec.{vpad} \
+         appsrc name=a format=time is-live={live} ! {q}rec.{apad} {sink}",
+        // Live: each appsrc's own streaming thread pushes into the recorder
+        // (a source thread per input, as rtmp2src or srtsrc have); no
+        // queue thread of the benchmark's own between them.
+        q = if live { "" } else { "queue ! " }
     ))?
     .downcast::<gst::Pipeline>()
     .map_err(|_| "not a pipeline")?;
@@ -211,11 +219,12 @@ fn wait_eos(p: &gst::Pipeline, timeout: Duration) -> Vec<gst::Structure> {
     msgs
 }
 
-fn scale(n: usize, seconds: u64) -> Result<(), Box<dyn std::error::Error>> {
+fn scale(n: usize, seconds: u64, spread_ms: u64) -> Result<(), Box<dyn std::error::Error>> {
     let (v, a) = media()?;
     let dir = format!("target/bench/scale-{n}");
     let _ = std::fs::remove_dir_all(&dir);
     let base_rss = rss_kib();
+    let base_threads = threads();
     let mut streams = Vec::new();
     for i in 0..n {
         let s = build_stream(i, &dir, "formats=mp4+hls record-interval=60", &v, &a, true)?;
@@ -223,48 +232,56 @@ fn scale(n: usize, seconds: u64) -> Result<(), Box<dyn std::error::Error>> {
         streams.push(s);
     }
     let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
-    let vn = seconds * 1_000_000_000 / v.frame_ns;
-    let an = seconds * 1_000_000_000 / a.frame_ns;
-    let (mut vi, mut ai) = (0u64, 0u64);
-    let mut late = 0u64;
-    let mut max_lag = Duration::ZERO;
-    let mut peak_rss = 0;
-    // One pacing thread pushes every stream's next frame when it is due.
-    while vi < vn || ai < an {
-        let vdue = Duration::from_nanos(vi * v.frame_ns);
-        let adue = Duration::from_nanos(ai * a.frame_ns);
-        let (due, is_video) = if vi < vn && (ai >= an || vdue <= adue) {
-            (vdue, true)
-        } else {
-            (adue, false)
-        };
-        let now = t0.elapsed();
-        if due > now {
-            std::thread::sleep(due - now);
-        } else if now - due > Duration::from_millis(40) {
-            late += 1;
-            max_lag = max_lag.max(now - due);
-        }
-        for s in &streams {
-            let r = if is_video {
-                s.video.push_buffer(frame(&v, vi))
-            } else {
-                s.audio.push_buffer(frame(&a, ai))
-            };
-            if let Err(e) = r {
-                return Err(format!("push failed: {e:?}").into());
+    // The first frames are due a moment after the set-up, not during it.
+    let t0 = Instant::now() + Duration::from_millis(200);
+    let arrivals = Arc::new(Mutex::new(Lags::default()));
+    let spread = Duration::from_millis(spread_ms);
+    let offset = |i: usize| spread * i as u32 / n.max(1) as u32;
+    for (i, s) in streams.iter().enumerate() {
+        for src in [&s.video, &s.audio] {
+            if let Some(pad) = src.static_pad("src") {
+                arrival_probe(&pad, t0, offset(i), arrivals.clone());
             }
-        }
-        if is_video {
-            vi += 1;
-            if vi % 300 == 0 {
-                peak_rss = peak_rss.max(rss_kib());
-            }
-        } else {
-            ai += 1;
         }
     }
+    // Pacing threads (one per core), each pushing its share of the streams'
+    // frames when they are due, so the benchmark's own pushing is not the
+    // bottleneck it measures.
+    let pacers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(1);
+    let shares: Vec<Vec<Paced>> = (0..pacers)
+        .map(|p| {
+            streams
+                .iter()
+                .enumerate()
+                .skip(p)
+                .step_by(pacers)
+                .map(|(i, s)| Paced {
+                    video: s.video.clone(),
+                    audio: s.audio.clone(),
+                    offset: offset(i),
+                })
+                .collect()
+        })
+        .collect();
+    let (v, a) = (Arc::new(v), Arc::new(a));
+    let peak = Arc::new(Mutex::new((0u64, 0usize)));
+    let handles: Vec<_> = shares
+        .into_iter()
+        .enumerate()
+        .map(|(p, share)| {
+            let (v, a, peak) = (v.clone(), a.clone(), peak.clone());
+            std::thread::spawn(move || pace(p, &share, &v, &a, seconds, t0, &peak))
+        })
+        .collect();
+    let mut lags = Lags::default();
+    for h in handles {
+        let l = h.join().map_err(|_| "a pacing thread panicked")??;
+        lags.add(&l);
+    }
+    let (mut peak_rss, peak_threads) = *peak.lock().map_err(|_| "poisoned")?;
+    let arrived = arrivals.lock().map_err(|_| "poisoned")?.clone();
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     peak_rss = peak_rss.max(rss_kib());
@@ -286,14 +303,145 @@ fn scale(n: usize, seconds: u64) -> Result<(), Box<dyn std::error::Error>> {
         let _ = s.pipeline.set_state(gst::State::Null);
     }
     println!(
-        "{{\"bench\":\"scale\",\"streams\":{n},\"seconds\":{seconds},\"wall\":{wall:.2},\"cpu_percent\":{:.1},\"rss_mib\":{:.1},\"rss_per_stream_mib\":{:.2},\"late_pushes\":{late},\"max_lag_ms\":{},\"frames_dropped\":{dropped},\"files_closed\":{closed}}}",
+        "{{\"bench\":\"scale\",\"streams\":{n},\"seconds\":{seconds},\"spread_ms\":{spread_ms},\"wall\":{wall:.2},\"cpu_percent\":{:.1},\"rss_mib\":{:.1},\"rss_per_stream_mib\":{:.2},\"threads_per_stream\":{:.2},\"pushes\":{},\"late_pushes\":{},\"over_100ms\":{},\"max_lag_ms\":{},\"arrivals_over_100ms\":{},\"max_arrival_lag_ms\":{},\"frames_dropped\":{dropped},\"files_closed\":{closed}}}",
         100.0 * cpu / wall,
         peak_rss as f64 / 1024.0,
         (peak_rss.saturating_sub(base_rss)) as f64 / 1024.0 / n as f64,
-        max_lag.as_millis()
+        peak_threads.saturating_sub(base_threads) as f64 / n as f64,
+        lags.pushes,
+        lags.late,
+        lags.over_100ms,
+        lags.max.as_millis(),
+        arrived.over_100ms,
+        arrived.max.as_millis()
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// How late the pacing threads pushed.
+#[derive(Default, Clone)]
+struct Lags {
+    pushes: u64,
+    /// More than 40 ms after the frame was due.
+    late: u64,
+    over_100ms: u64,
+    max: Duration,
+}
+
+impl Lags {
+    fn note(&mut self, lag: Duration) {
+        self.pushes += 1;
+        if lag > Duration::from_millis(40) {
+            self.late += 1;
+        }
+        if lag > Duration::from_millis(100) {
+            self.over_100ms += 1;
+        }
+        self.max = self.max.max(lag);
+    }
+
+    fn add(&mut self, o: &Lags) {
+        self.pushes += o.pushes;
+        self.late += o.late;
+        self.over_100ms += o.over_100ms;
+        self.max = self.max.max(o.max);
+    }
+}
+
+/// Threads of this process.
+fn threads() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Threads:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One stream as a pacer drives it: its sources and when its media starts.
+struct Paced {
+    video: AppSrc,
+    audio: AppSrc,
+    /// Streams start at different moments, as publishers do (spread over
+    /// one HLS segment), so that they do not all cut at the same instant.
+    offset: Duration,
+}
+
+/// Pushes every frame of `share`'s streams when it is due (from `t0` plus
+/// the stream's offset); pacer 0 also samples RSS and threads.
+fn pace(
+    p: usize,
+    share: &[Paced],
+    v: &Encoded,
+    a: &Encoded,
+    seconds: u64,
+    t0: Instant,
+    peak: &Mutex<(u64, usize)>,
+) -> Result<Lags, String> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let vn = seconds * 1_000_000_000 / v.frame_ns;
+    let an = seconds * 1_000_000_000 / a.frame_ns;
+    // (due, stream, video?, frame number)
+    let mut next: BinaryHeap<Reverse<(Duration, usize, bool, u64)>> = BinaryHeap::new();
+    for (i, s) in share.iter().enumerate() {
+        next.push(Reverse((s.offset, i, true, 0)));
+        next.push(Reverse((s.offset, i, false, 0)));
+    }
+    let mut lags = Lags::default();
+    let mut video_pushed = 0u64;
+    while let Some(Reverse((due, i, is_video, n))) = next.pop() {
+        let now = t0.elapsed();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let lag = t0.elapsed().saturating_sub(due);
+        lags.note(lag);
+        let s = &share[i];
+        let r = if is_video {
+            s.video.push_buffer(frame(v, n))
+        } else {
+            s.audio.push_buffer(frame(a, n))
+        };
+        r.map_err(|e| format!("push failed: {e:?}"))?;
+        let (count, step) = if is_video {
+            (vn, v.frame_ns)
+        } else {
+            (an, a.frame_ns)
+        };
+        if n + 1 < count {
+            let due = s.offset + Duration::from_nanos((n + 1) * step);
+            next.push(Reverse((due, i, is_video, n + 1)));
+        }
+        if is_video {
+            video_pushed += 1;
+            if p == 0 && video_pushed % (300 * share.len() as u64).max(1) == 0 {
+                if let Ok(mut g) = peak.lock() {
+                    g.0 = g.0.max(rss_kib());
+                    g.1 = g.1.max(threads());
+                }
+            }
+        }
+    }
+    Ok(lags)
+}
+
+/// Frames reaching the recorder late: a probe on each recorder input
+/// compares the arrival time with when the frame was due.
+fn arrival_probe(pad: &gst::Pad, t0: Instant, offset: Duration, lags: Arc<Mutex<Lags>>) {
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+            let due = offset + Duration::from_nanos(pts.nseconds());
+            let lag = t0.elapsed().saturating_sub(due);
+            if let Ok(mut l) = lags.lock() {
+                l.note(lag);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 fn push_fast(s: &Stream, v: &Encoded, a: &Encoded, seconds: u64) -> Result<(), String> {
@@ -479,11 +627,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize, d: u64| -> u64 { args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d) };
     match args.first().map(String::as_str) {
-        Some("scale") => scale(num(1, 50) as usize, num(2, 60)),
+        Some("scale") => scale(num(1, 50) as usize, num(2, 60), num(3, 6000)),
         Some("latency") => latency(num(1, 20) as usize, num(2, 30)),
         Some("memory") => memory(num(1, 120), args.get(2).map_or("default", String::as_str)),
         _ => Err(
-            "usage: bench_live scale N SECONDS | latency RUNS LONG_MINUTES | memory MINUTES [bare|classic]".into(),
+            "usage: bench_live scale N SECONDS [SPREAD_MS] | latency RUNS LONG_MINUTES | memory MINUTES [bare|classic]".into(),
         ),
     }
 }

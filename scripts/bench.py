@@ -209,11 +209,13 @@ def main():
                    args.variants.split(",") if args.variants else None)
     if args.only in (None, "scale"):
         print("\n### Scale (live streams in one process, mp4+hls, pre-encoded 640x360 pushed in real time)\n")
-        print("| streams | seconds | CPU % (of one core) | RSS MiB | RSS per stream MiB | late pushes (>40 ms) | max lag ms | frames dropped | files closed |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for n in ([5] if quick else [50, 100, 200]):
-            r = live("scale", n, 10 if quick else 60)
-            print(f"| {r['streams']} | {r['seconds']} | {r['cpu_percent']} | {r['rss_mib']} | {r['rss_per_stream_mib']} | {r['late_pushes']} | {r['max_lag_ms']} | {r['frames_dropped']} | {r['files_closed']} |")
+        print("Streams start spread over 6 s (one HLS segment), or all at once (spread 0: every stream cuts at the same instant).\n")
+        print("| streams | spread ms | seconds | CPU % (of one core) | RSS MiB | RSS per stream MiB | threads per stream | pushes | late (>40 ms) | >100 ms | max lag ms | arrivals >100 ms | max arrival lag ms | frames dropped | files closed |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        runs = [(5, 6000)] if quick else [(50, 6000), (100, 6000), (200, 6000), (200, 0)]
+        for n, spread in runs:
+            r = live("scale", n, 10 if quick else 60, spread)
+            print(f"| {r['streams']} | {r['spread_ms']} | {r['seconds']} | {r['cpu_percent']} | {r['rss_mib']} | {r['rss_per_stream_mib']} | {r['threads_per_stream']} | {r['pushes']} | {r['late_pushes']} | {r['over_100ms']} | {r['max_lag_ms']} | {r['arrivals_over_100ms']} | {r['max_arrival_lag_ms']} | {r['frames_dropped']} | {r['files_closed']} |")
     if args.only in (None, "latency"):
         r = live("latency", 3 if quick else 20, 1 if quick else 30)
         print("\n### Close latency\n")
