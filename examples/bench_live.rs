@@ -418,7 +418,7 @@ fn pace(
         }
         if is_video {
             video_pushed += 1;
-            if p == 0 && video_pushed % (300 * share.len() as u64).max(1) == 0 {
+            if p == 0 && video_pushed.is_multiple_of((300 * share.len() as u64).max(1)) {
                 if let Ok(mut g) = peak.lock() {
                     g.0 = g.0.max(rss_kib());
                     g.1 = g.1.max(threads());
