@@ -32,11 +32,20 @@ BENCH = os.path.join(ROOT, "target", "bench")
 PLUGIN_DIR = os.path.join(ROOT, "target", "release")
 
 
-def run(cmd, env=None):
-    """Runs a command; returns (cpu seconds of the child, wall seconds)."""
+class Hung(Exception):
+    pass
+
+
+def run(cmd, env=None, timeout=None):
+    """Runs a command; returns (cpu seconds of the child, wall seconds).
+    Past `timeout` seconds the child is killed and Hung is raised."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Hung(" ".join(cmd))
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
@@ -142,15 +151,34 @@ def throughput(rounds, seconds, names=None):
     env = dict(os.environ, GST_PLUGIN_PATH=PLUGIN_DIR)
     names = names or list(LABELS)
     results = {n: [] for n in names}
+    hung = {n: 0 for n in names}
     for r in range(rounds + 1):
         for n in names:
             out = os.path.join(BENCH, f"out-{n}")
             shutil.rmtree(out, ignore_errors=True)
             os.makedirs(out)
-            cpu, wall = run(variant_cmd(n, out), env)
+            try:
+                # A hung run (hlssink2 sometimes never ends) is counted and
+                # run again, at most twice.
+                for attempt in range(3):
+                    try:
+                        cpu, wall = run(variant_cmd(n, out), env, timeout=120)
+                        break
+                    except Hung:
+                        hung[n] += 1
+                        shutil.rmtree(out, ignore_errors=True)
+                        os.makedirs(out)
+                else:
+                    raise Hung(n)
+            except Hung:
+                continue
             if r > 0:  # round 0 is the warm-up
                 results[n].append((cpu, wall))
             shutil.rmtree(out, ignore_errors=True)
+    for n in names:
+        if hung[n]:
+            print(f"note: {n} hung {hung[n]} time(s) (killed after 120 s, run again)", file=sys.stderr)
+    names = [n for n in names if results[n]]
     med = {n: statistics.median(c for c, _ in results[n]) for n in names}
     print(f"\n### Throughput ({seconds} s of 640x360 H.264 3 Mbit/s + AAC, as fast as possible)\n")
     print(f"{rounds} rounds after a warm-up, alternating {' '.join(names)}. "
@@ -161,7 +189,8 @@ def throughput(rounds, seconds, names=None):
         walls = [w for _, w in results[n]]
         floor = FLOOR[n]
         added = f"{med[n] - med[floor]:.3f}" if floor in med and floor != n else ""
-        print(f"| {n} {LABELS[n]} | {med[n]:.3f} | {statistics.median(walls):.3f} | {added} |")
+        note = f" (hung {hung[n]}×, killed and run again)" if hung[n] else ""
+        print(f"| {n} {LABELS[n]}{note} | {med[n]:.3f} | {statistics.median(walls):.3f} | {added} |")
 
     def ratio(x, y, added=False):
         if x not in results or y not in results:
@@ -186,7 +215,8 @@ def throughput(rounds, seconds, names=None):
 
 def live(*args):
     exe = os.path.join(ROOT, "target", "release", "examples", "bench_live")
-    p = subprocess.run([exe] + [str(a) for a in args], cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run([exe] + [str(a) for a in args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=1800)
     if p.returncode != 0:
         sys.exit(f"bench_live {args} failed:\n{p.stderr[-3000:]}")
     line = [l for l in p.stdout.splitlines() if l.startswith("{")][-1]
