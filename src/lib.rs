@@ -4,6 +4,7 @@
 
 use gst::glib;
 
+mod annexb;
 mod breaks;
 mod format;
 mod fsio;

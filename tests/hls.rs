@@ -679,3 +679,69 @@ fn hlsjs_in_chromium_plays_the_playlist_to_the_end() {
         out.stderr
     );
 }
+
+/// x265 sends its parameter sets (VPS/SPS/PPS) only before its first
+/// keyframe. Each later segment starts at a keyframe without them: the
+/// writer puts the latest ones in front, so every segment decodes on its
+/// own and no frame is lost (before, each later segment was set aside as
+/// unreadable: its parser found no valid frame). MP3 audio goes the same
+/// lean way. (Closed GOPs, `tune=zerolatency`: with x265's default open
+/// GOPs a segment's leading RASL pictures need the previous segment, and a
+/// decoder starting there skips them — a property of the stream.)
+#[test]
+fn h265_segments_decode_alone_when_parameter_sets_come_once() {
+    require_elements(&[
+        "videotestsrc",
+        "x265enc",
+        "h265parse",
+        "lamemp3enc",
+        "mpegaudioparse",
+    ]);
+    let td = TestDir::new();
+    let r = Recording::launch(
+        "liverecordsink name=rec formats=hls hls-segment-duration=1 \
+         videotestsrc num-buffers=120 ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! x265enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h265parse ! queue ! rec.video \
+         audiotestsrc num-buffers=180 ! lamemp3enc ! mpegaudioparse ! queue ! rec.audio",
+    );
+    r.set_location(&td);
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let discarded = r.messages_named("liverecordsink-file-discarded");
+    let closed = r.closed();
+    r.stop();
+    assert!(discarded.is_empty(), "{discarded:#?}");
+    assert_eq!(closed.len(), 1, "{closed:#?}");
+    let playlist = PathBuf::from(get_str(&closed[0], "location"));
+    let pl = parse_playlist(&playlist);
+    let segments = pl.segment_paths();
+    assert!(segments.len() >= 4, "{segments:?}");
+    let mut frames = 0;
+    for seg in &segments {
+        assert_pat_pmt_first(seg);
+        assert_starts_with_keyframe(seg);
+        let out = ffprobe(&[
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "json",
+            seg.to_str().unwrap(),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
+        let stream = &v["streams"][0];
+        assert_eq!(stream["codec_name"], "hevc", "{}", seg.display());
+        let n: u64 = stream["nb_read_frames"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap();
+        frames += n;
+    }
+    assert_eq!(frames, 120, "every frame decoded, segment by segment");
+    assert_ffmpeg_decodes_cleanly(&playlist);
+}

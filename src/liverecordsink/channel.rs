@@ -176,6 +176,9 @@ pub struct Channel {
     /// A writer failed (disk full, unwritable path): the channel records
     /// no more.
     pub failed: bool,
+    /// HLS: the latest H.264/H.265 parameter sets, for segments whose
+    /// keyframe comes without them (shared by the segments' writers).
+    pub param_sets: std::sync::Arc<std::sync::Mutex<crate::annexb::ParamSetKeeper>>,
 }
 
 impl Channel {
@@ -201,6 +204,7 @@ impl Channel {
             files: Vec::new(),
             next_index,
             failed: false,
+            param_sets: Default::default(),
         }
     }
 

@@ -42,7 +42,7 @@ impl LiveRecordSink {
     /// Builds and starts the writer of a ready file, then feeds it what was
     /// held.
     fn start_writer(&self, ci: usize, key: Key) -> Result<(), gst::FlowError> {
-        let (name, format, part_path, video, audio, frag, journal) = {
+        let (name, format, part_path, video, audio, frag, journal, param_sets) = {
             let guard = self.lock_state();
             let Some(state) = guard.as_ref() else {
                 return Err(gst::FlowError::Flushing);
@@ -65,6 +65,7 @@ impl LiveRecordSink {
                 caps(Stream::Audio),
                 state.cfg.mp4_fragment_ms,
                 journal,
+                ch.param_sets.clone(),
             )
         };
         if video.is_none() && audio.is_none() {
@@ -97,6 +98,7 @@ impl LiveRecordSink {
                     video,
                     audio,
                     mp4_fragment_ms: frag,
+                    param_sets: Some(param_sets),
                 })
                 .map_err(|e| e.to_string())?;
                 self.obj()

@@ -18,7 +18,11 @@ use std::sync::{Arc, Mutex};
 use gst::prelude::*;
 
 use super::writer::{internal_pad, Writer, WriterError, WriterSpec};
+use crate::annexb::{Codec, ParamSetKeeper};
 use crate::tsmux::{Frame, StreamKind, Track, TsMuxer};
+
+/// A channel's parameter sets, shared by its segments' writers.
+type Keeper = Arc<Mutex<ParamSetKeeper>>;
 
 /// The stream kind `tsmux` writes for these caps, if it knows them.
 pub fn kind_of(caps: &gst::Caps) -> Option<StreamKind> {
@@ -96,13 +100,23 @@ fn chain_of(kind: StreamKind) -> (Option<&'static str>, gst::Caps) {
     }
 }
 
+/// Whether video caps are Annex B access units already (no parser needed).
+fn annexb_au(caps: &gst::Caps) -> bool {
+    caps.structure(0).is_some_and(|s| {
+        s.get::<&str>("stream-format").ok() == Some("byte-stream")
+            && s.get::<&str>("alignment").ok() == Some("au")
+    })
+}
+
 /// Writes one sample; a write error is an element error of the sink
-/// (reported by the element naming the file, like filesink's).
+/// (reported by the element naming the file, like filesink's). Video
+/// keyframes without parameter sets get the latest ones (`keeper`).
 fn write_sample(
     sink: &gst_app::AppSink,
     shared: &Mutex<TsFile>,
     track: Track,
     path: &Path,
+    keeper: Option<&(Codec, Keeper)>,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
     let Some(buffer) = sample.buffer() else {
@@ -120,12 +134,20 @@ fn write_sample(
         return Err(gst::FlowError::Error);
     };
     let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+    let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+    let data = match keeper {
+        Some((codec, k)) => match k.lock() {
+            Ok(mut k) => k.complete(*codec, map.as_slice(), keyframe),
+            Err(_) => std::borrow::Cow::Borrowed(map.as_slice()),
+        },
+        None => std::borrow::Cow::Borrowed(map.as_slice()),
+    };
     let frame = Frame {
         track,
         pts_ns: pts.nseconds(),
         dts_ns: buffer.dts().map(|d| d.nseconds()),
-        keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-        data: map.as_slice(),
+        keyframe,
+        data: &data,
     };
     let mut guard = shared.lock().map_err(|_| gst::FlowError::Error)?;
     let f = &mut *guard;
@@ -184,7 +206,22 @@ pub fn build(
         let (Some(Some(caps)), Some(kind)) = (caps, kind) else {
             continue;
         };
-        let (parser, out_caps) = chain_of(kind);
+        let (mut parser, out_caps) = chain_of(kind);
+        let codec = match kind {
+            StreamKind::H264 => Some(Codec::H264),
+            StreamKind::H265 => Some(Codec::H265),
+            _ => None,
+        };
+        // Annex B access units go straight in: a parser in each segment
+        // would drop everything until it saw parameter sets, which some
+        // encoders send only once; the writer puts them in front itself.
+        let keeper = match (codec, &spec.param_sets) {
+            (Some(c), Some(k)) if annexb_au(caps) => {
+                parser = None;
+                Some((c, k.clone()))
+            }
+            _ => None,
+        };
         let sink = gst_app::AppSink::builder()
             .name(format!("{name}-ts"))
             .caps(&out_caps)
@@ -194,7 +231,7 @@ pub fn build(
         let (s, path) = (shared.clone(), spec.part_path.to_path_buf());
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| write_sample(sink, &s, track, &path))
+                .new_sample(move |sink| write_sample(sink, &s, track, &path, keeper.as_ref()))
                 .build(),
         );
         bin.add(&sink).map_err(built)?;

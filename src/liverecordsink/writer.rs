@@ -25,6 +25,8 @@ pub struct WriterSpec<'a> {
     pub video: Option<Option<gst::Caps>>,
     pub audio: Option<Option<gst::Caps>>,
     pub mp4_fragment_ms: u32,
+    /// HLS: the channel's latest parameter sets (see `crate::annexb`).
+    pub param_sets: Option<std::sync::Arc<std::sync::Mutex<crate::annexb::ParamSetKeeper>>>,
 }
 
 pub struct Writer {
