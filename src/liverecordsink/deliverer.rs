@@ -15,7 +15,7 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gst::glib;
 use gst::subclass::prelude::*;
@@ -29,12 +29,24 @@ use crate::s3client::{Attempt, UploadJob, S3};
 
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// At stop, jobs due are tried once more for at most this long.
+pub const DRAIN: Duration = Duration::from_secs(5);
 
-/// (stop, woken).
-type Wake = Arc<(Mutex<(bool, bool)>, Condvar)>;
+/// What the thread is told.
+#[derive(Default)]
+struct Signal {
+    woken: bool,
+    /// Stop after one more pass over the jobs due, not past this instant.
+    stop_by: Option<Instant>,
+}
 
-/// The running delivery thread; dropping it stops and joins it (a request
-/// in flight finishes first, bounded by the HTTP timeouts).
+type Wake = Arc<(Mutex<Signal>, Condvar)>;
+
+/// The running delivery thread; dropping it makes one last pass over the
+/// jobs due (at most [`DRAIN`], so that what was just closed goes out
+/// before an application exits; nothing waits for a backoff), then stops
+/// and joins it (a request in flight finishes first, bounded by the HTTP
+/// timeouts). What is left is delivered at the next start.
 pub struct Deliverer {
     wake: Wake,
     thread: Option<JoinHandle<()>>,
@@ -45,7 +57,7 @@ impl Deliverer {
     pub fn wake(&self) {
         let (m, c) = &*self.wake;
         if let Ok(mut g) = m.lock() {
-            g.1 = true;
+            g.woken = true;
         }
         c.notify_all();
     }
@@ -55,7 +67,7 @@ impl Drop for Deliverer {
     fn drop(&mut self) {
         let (m, c) = &*self.wake;
         if let Ok(mut g) = m.lock() {
-            g.0 = true;
+            g.stop_by = Some(Instant::now() + DRAIN);
         }
         c.notify_all();
         if let Some(t) = self.thread.take() {
@@ -70,8 +82,16 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Past the stop's deadline: nothing more is tried.
 fn stopped(wake: &Wake) -> bool {
-    wake.0.lock().map_or(true, |g| g.0)
+    wake.0
+        .lock()
+        .map_or(true, |g| g.stop_by.is_some_and(|t| Instant::now() >= t))
+}
+
+/// Stopping: the pass under way is the last.
+fn stopping(wake: &Wake) -> bool {
+    wake.0.lock().map_or(true, |g| g.stop_by.is_some())
 }
 
 /// What became of a job.
@@ -149,7 +169,13 @@ impl LiveRecordSink {
             )?),
             None => None,
         };
-        let wake: Wake = Arc::new((Mutex::new((false, true)), Condvar::new()));
+        let wake: Wake = Arc::new((
+            Mutex::new(Signal {
+                woken: true,
+                stop_by: None,
+            }),
+            Condvar::new(),
+        ));
         let worker = Worker {
             weak: self.obj().downgrade(),
             cfg,
@@ -177,26 +203,35 @@ impl LiveRecordSink {
 impl Worker {
     fn run(&self) {
         loop {
-            let Some(next) = self.pass() else { return };
+            let Some((next, delivered)) = self.pass() else {
+                return;
+            };
+            if stopping(&self.wake) {
+                // Once more while passes deliver (an upload's upload-done
+                // callback is queued during the pass), within the deadline.
+                if delivered > 0 {
+                    continue;
+                }
+                return;
+            }
             let wait = next.map_or(Duration::from_secs(60), |n| {
                 Duration::from_millis(n.saturating_sub(now_ms()).max(10))
             });
             let (m, c) = &*self.wake;
             let Ok(g) = m.lock() else { return };
-            let Ok((mut g, _)) = c.wait_timeout_while(g, wait, |(stop, woken)| !*stop && !*woken)
+            let Ok((mut g, _)) = c.wait_timeout_while(g, wait, |s| s.stop_by.is_none() && !s.woken)
             else {
                 return;
             };
-            if g.0 {
-                return;
-            }
-            g.1 = false;
+            // Woken to stop: one more pass, then out.
+            g.woken = false;
         }
     }
 
-    /// One pass over the jobs due. None: stopping; else when the next job
-    /// is due (Unix ms), if any waits.
-    fn pass(&self) -> Option<Option<u64>> {
+    /// One pass over the jobs due. None: stopped; else when the next job
+    /// is due (Unix ms), if any waits, and how many were delivered.
+    fn pass(&self) -> Option<(Option<u64>, usize)> {
+        let mut delivered = 0;
         let pending: Vec<Job> = self
             .ob
             .pending()
@@ -234,6 +269,7 @@ impl Worker {
             match outcome {
                 Outcome::Delivered => {
                     let _ = self.ob.done(&job.id);
+                    delivered += 1;
                 }
                 Outcome::Stopped => return None,
                 Outcome::Retry(what, retry_after) => {
@@ -261,7 +297,7 @@ impl Worker {
                 Outcome::GiveUp(what) => self.give_up(&mut job, what),
             }
         }
-        Some(next)
+        Some((next, delivered))
     }
 
     /// A failed attempt: retried, or given up after `max_attempts`.
