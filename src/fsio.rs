@@ -55,6 +55,15 @@ pub fn sync_file(path: &Path) -> Result<u64, String> {
 /// Makes a written file final: fsync, rename to `target` (creating its
 /// directories), fsync the directory. Returns the size.
 pub fn commit(part: &Path, target: &Path) -> Result<u64, String> {
+    let size = rename_synced(part, target)?;
+    sync_dir_of(target);
+    Ok(size)
+}
+
+/// [`commit`] without the fsync of the directory, for a file whose
+/// directory another write fsyncs right after (an HLS segment, then its
+/// playlist): until then a crash may undo the rename, never the data.
+pub fn rename_synced(part: &Path, target: &Path) -> Result<u64, String> {
     let size = sync_file(part)?;
     if part != target {
         create_parent(target)?;
@@ -66,7 +75,6 @@ pub fn commit(part: &Path, target: &Path) -> Result<u64, String> {
             )
         })?;
     }
-    sync_dir_of(target);
     Ok(size)
 }
 

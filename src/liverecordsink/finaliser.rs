@@ -409,7 +409,8 @@ impl LiveRecordSink {
                 );
                 0
             }
-            Ok(()) => fsio::commit(part, &final_path).unwrap_or_else(|msg| {
+            // The playlist's atomic rewrite below fsyncs the folder.
+            Ok(()) => fsio::rename_synced(part, &final_path).unwrap_or_else(|msg| {
                 gst::element_imp_error!(
                     self,
                     gst::ResourceError::Write,
