@@ -230,3 +230,46 @@ fn list_table_and_errors() {
     assert_eq!(e.code, 2, "{e:?}");
     assert!(e.stderr.contains("invalid time"), "{}", e.stderr);
 }
+
+/// An upload's `uploaded` record replaces the recording in the listing
+/// (where the object is, once), and a retention `deleted` record removes
+/// it: `liverecord list` tells where each file is.
+#[test]
+fn list_shows_uploads_and_leaves_out_deletions() {
+    let td = TestDir::new();
+    let dir = td.rec_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let kept = line(&dir, "a", 1, 1, "mp4", 0.0, 60.0);
+    let gone = line(&dir, "a", 1, 2, "mp4", 60.0, 60.0);
+    let mut uploaded = kept.clone();
+    uploaded["event"] = json!("uploaded");
+    uploaded["object-key"] = json!("vod/a_00001.mp4");
+    uploaded["object-url"] = json!("http://127.0.0.1:9000/rec/vod/a_00001.mp4");
+    uploaded["etag"] = json!("\"abc\"");
+    uploaded["local-deleted"] = json!(true);
+    let mut deleted = gone.clone();
+    deleted["event"] = json!("deleted");
+    let text: String = [&kept, &gone, &uploaded, &deleted]
+        .iter()
+        .map(|v| format!("{v}\n"))
+        .collect();
+    std::fs::write(td.index_path(), text).unwrap();
+
+    let all = list_json(&td, &[]);
+    assert_eq!(keys(&all), [k("a", 1, "mp4", 1)]);
+    assert_eq!(all[0]["object-url"], uploaded["object-url"]);
+    assert_eq!(all[0]["local-deleted"], true);
+    let index = td.index_path();
+    let o = liverecord_ok(&["list", "--index", index.to_str().unwrap()]);
+    let lines: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains("uploaded "))
+        .collect();
+    assert_eq!(
+        lines,
+        ["         uploaded http://127.0.0.1:9000/rec/vod/a_00001.mp4 (local copy deleted)"],
+        "{}",
+        o.stdout
+    );
+}

@@ -167,6 +167,14 @@ fn table(records: &[IndexRecord]) -> String {
             if let Some(url) = &r.playback_url {
                 text.push_str(&format!("         playback {url}\n"));
             }
+            if let Some(url) = &r.object_url {
+                let local = if r.local_deleted {
+                    " (local copy deleted)"
+                } else {
+                    ""
+                };
+                text.push_str(&format!("         uploaded {url}{local}\n"));
+            }
         }
     }
     text
