@@ -84,7 +84,7 @@ fn signed_callbacks_survive_a_failing_receiver() {
         );
     }
     assert_eq!(reqs.len(), closed.len() + 2, "{reqs:#?}");
-    let outbox = td.path().join("outbox");
+    let outbox = td.path().join("outbox/live");
     let left: Vec<_> = std::fs::read_dir(&outbox)
         .unwrap()
         .flatten()
@@ -190,7 +190,7 @@ fn pending_callbacks_are_delivered_after_a_restart() {
             })
             .unwrap_or(0)
     };
-    let outbox = td.path().join("outbox");
+    let outbox = td.path().join("outbox/live");
     assert_eq!(jobs(&outbox), first.len(), "every job waits in the outbox");
 
     let rx = Receiver::start(td.path(), 0);
@@ -296,5 +296,46 @@ fn retention_deletions_are_called_back() {
     );
     for c in &old {
         assert!(ids.contains(&get_str(c, "file-id")), "{ids:?}");
+    }
+}
+
+/// Two recorders (streams `a` and `b`) sharing one index and one outbox:
+/// each stream's jobs live in its own outbox folder, so every file is
+/// called back exactly once (each delivery thread takes only its own).
+#[test]
+fn streams_sharing_an_outbox_deliver_each_callback_once() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let rx = Receiver::start(td.path(), 0);
+    let launch = |id: &str| {
+        let r = Recording::launch(&format!(
+            "liverecordsink name=rec record-interval=1 {} ! queue ! rec.video",
+            video_branch(Some(90), true)
+        ));
+        r.set_location(&td);
+        r.rec.set_property("stream-id", id);
+        r.rec.set_property("callback-url", rx.url().as_str());
+        r
+    };
+    let (a, b) = (launch("a"), launch("b"));
+    a.play();
+    b.play();
+    a.wait_eos(Duration::from_secs(60));
+    b.wait_eos(Duration::from_secs(60));
+    let files = a.closed().len() + b.closed().len();
+    assert!(files >= 6, "{files} files");
+    let reqs = rx.wait_delivered(files, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(1));
+    a.stop();
+    b.stop();
+    let all = rx.requests();
+    let mut ids: Vec<&str> = all.iter().map(|q| header(q, "webhook-id")).collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(n, ids.len(), "a callback delivered twice: {all:#?}");
+    assert_eq!(n, files, "{reqs:#?}");
+    for s in ["a", "b"] {
+        assert!(td.path().join("outbox").join(s).is_dir(), "no outbox/{s}");
     }
 }

@@ -122,7 +122,7 @@ fn assert_all_uploaded(td: &TestDir, server: &S3Server) -> usize {
 }
 
 fn outbox_jobs(td: &TestDir) -> Vec<serde_json::Value> {
-    std::fs::read_dir(td.path().join("outbox"))
+    std::fs::read_dir(td.path().join("outbox/live"))
         .map(|d| {
             d.flatten()
                 .filter(|e| e.path().extension().is_some_and(|x| x == "json"))

@@ -85,7 +85,7 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .default_value(d.callback_events)
             .mutable_ready()
             .build(),
-        string_spec("outbox-location", "Outbox location", "Directory of pending deliveries (one JSON file per job, kept until delivered; given-up jobs move to failed/); empty = outbox/ next to the index", &d.outbox_location),
+        string_spec("outbox-location", "Outbox location", "Directory of pending deliveries, a folder per stream (one JSON file per job, kept until delivered; given-up jobs move to <stream>/failed/); empty = outbox/ next to the index", &d.outbox_location),
         string_spec("upload-url", "Upload URL", "s3://bucket/key-template: every closed file (each HLS segment as it is added, then its playlist) is uploaded there; placeholders {path} (relative to the location's fixed folder) {filename} {stream_id} {format} {file_id}; {filename} or {path} is required; empty = off", &d.upload_url),
         string_spec("upload-endpoint", "Upload endpoint", "http(s)://host[:port] of an S3-compatible server (path-style requests); empty = AWS S3 of upload-region", &d.upload_endpoint),
         string_spec("upload-region", "Upload region", "The SigV4 signing region; empty = $AWS_REGION, else us-east-1", &d.upload_region),
@@ -309,13 +309,17 @@ fn upload_of(
 }
 
 /// Validates the delivery settings. `root` is the location template's
-/// fixed root (upload keys hold paths relative to it).
+/// fixed root (upload keys hold paths relative to it). Each stream has its
+/// own folder in the outbox (`journal::stream_key`), so that recorders of
+/// several streams sharing an index and an outbox never deliver each
+/// other's jobs.
 pub fn delivery_of(
     s: &DeliverySettings,
     index_location: &str,
     root: PathBuf,
-    safe_stream_id: &str,
+    stream_id: &str,
 ) -> Result<Option<Delivery>, String> {
+    let safe_stream_id = &crate::template::sanitize_component(stream_id);
     let callbacks = callbacks_of(s)?;
     let upload = upload_of(s, root, safe_stream_id)?;
     if callbacks.is_none() && upload.is_none() {
@@ -333,6 +337,7 @@ pub fn delivery_of(
                 .into(),
         );
     };
+    let outbox_dir = outbox_dir.join(crate::journal::stream_key(stream_id));
     if upload.as_ref().is_some_and(|u| u.delete_local) && index_location.is_empty() {
         return Err("upload-delete-local needs index-location: the index must tell where each deleted file went".into());
     }
@@ -374,7 +379,7 @@ mod tests {
         })
         .unwrap()
         .unwrap();
-        assert_eq!(d.outbox_dir, PathBuf::from("rec/outbox"));
+        assert_eq!(d.outbox_dir, PathBuf::from("rec/outbox/cam"));
         let u = d.upload.unwrap();
         assert_eq!(u.part_size, 8 << 20);
         assert_eq!(

@@ -365,7 +365,7 @@ impl TryFrom<&Settings> for Config {
             &s.delivery,
             &s.index_location,
             template.fixed_root(),
-            &safe_stream_id,
+            &s.stream_id,
         )
         .map_err(settings_error)?;
         if formats.contains(&Format::Hls)
