@@ -21,7 +21,7 @@ use super::failures::set_aside;
 use super::hlsrun::{Finished, Run};
 use super::imp::{LiveRecordSink, CAT};
 use super::props::Config;
-use super::{jobs, messages, CallbackEvents};
+use super::{jobs, messages};
 use crate::format::Format;
 use crate::hls::Added;
 use crate::index::{self, IndexRecord};
@@ -57,63 +57,7 @@ type AfterClose = fn(&LiveRecordSink, &Config, &Closed);
 
 /// The after-close steps, in order: the index and the delivery jobs are
 /// written before the message is posted.
-const AFTER_CLOSE: &[AfterClose] = &[index_step, delivery_step, count_step, announce_step];
-
-/// Queues the deliveries of a closed recording in the durable outbox
-/// (before the message is posted) and wakes the delivery thread: the
-/// `file-closed` / `segment-added` callbacks and the uploads (each segment,
-/// then the playlist as it is now; a final file or playlist).
-fn delivery_step(imp: &LiveRecordSink, cfg: &Config, closed: &Closed) {
-    let Some(d) = &cfg.delivery else { return };
-    let mut queued = Vec::new();
-    let what = match closed {
-        Closed::Recording { record, .. } => {
-            queued.extend(imp.record_callbacks(
-                d,
-                CallbackEvents::FILE_CLOSED,
-                "file-closed",
-                record,
-            ));
-            if let Some(up) = &d.upload {
-                queued.extend(jobs::upload_record(up, record));
-            }
-            record.location.clone()
-        }
-        Closed::Segments {
-            added, playlist, ..
-        } => {
-            let pl = playlist.to_string_lossy();
-            for (a, seg) in added {
-                if let Some(up) = &d.upload {
-                    queued.extend(jobs::upload_segment(up, &seg.path));
-                }
-                if d.calls_back(CallbackEvents::SEGMENT_ADDED) {
-                    let loc = seg.path.to_string_lossy();
-                    let body = jobs::segment_body(
-                        &cfg.recorder.stream_id,
-                        &loc,
-                        &pl,
-                        seg.duration,
-                        a.sequence,
-                        a.discontinuity,
-                        seg.size,
-                    );
-                    queued.extend(jobs::callback(
-                        "segment-added",
-                        jobs::segment_callback_id(&loc),
-                        body,
-                    ));
-                }
-            }
-            if let (Some(up), Some((a, _))) = (&d.upload, added.last()) {
-                queued.extend(jobs::upload_playlist_snapshot(up, playlist, a.sequence));
-            }
-            pl.into_owned()
-        }
-        Closed::Discarded { .. } => return,
-    };
-    imp.enqueue(d, queued, &what);
-}
+const AFTER_CLOSE: &[AfterClose] = &[index_step, jobs::delivery_step, count_step, announce_step];
 
 /// Appends a final recording to the index (fsynced).
 fn index_step(imp: &LiveRecordSink, cfg: &Config, closed: &Closed) {

@@ -10,7 +10,9 @@ use gst::subclass::prelude::*;
 use sha2::Digest;
 
 use super::delivery_props::{Delivery, Upload};
+use super::finaliser::Closed;
 use super::imp::LiveRecordSink;
+use super::props::Config;
 use super::CallbackEvents;
 use crate::index::IndexRecord;
 use crate::outbox::{Job, Outbox};
@@ -132,6 +134,58 @@ pub fn segment_body(
 /// The id of a segment's callback.
 pub fn segment_callback_id(location: &str) -> String {
     format!("seg-{}.segment-added", path_hash(location))
+}
+
+/// Queues the deliveries of a closed recording in the durable outbox
+/// (before the message is posted) and wakes the delivery thread: the
+/// `file-closed` / `segment-added` callbacks and the uploads (each segment,
+/// then the playlist as it is now; a final file or playlist).
+pub(super) fn delivery_step(imp: &LiveRecordSink, cfg: &Config, closed: &Closed) {
+    let Some(d) = &cfg.delivery else { return };
+    let mut queued = Vec::new();
+    let what = match closed {
+        Closed::Recording { record, .. } => {
+            queued.extend(imp.record_callbacks(
+                d,
+                CallbackEvents::FILE_CLOSED,
+                "file-closed",
+                record,
+            ));
+            if let Some(up) = &d.upload {
+                queued.extend(upload_record(up, record));
+            }
+            record.location.clone()
+        }
+        Closed::Segments {
+            added, playlist, ..
+        } => {
+            let pl = playlist.to_string_lossy();
+            for (a, seg) in added {
+                if let Some(up) = &d.upload {
+                    queued.extend(upload_segment(up, &seg.path));
+                }
+                if d.calls_back(CallbackEvents::SEGMENT_ADDED) {
+                    let loc = seg.path.to_string_lossy();
+                    let body = segment_body(
+                        &cfg.recorder.stream_id,
+                        &loc,
+                        &pl,
+                        seg.duration,
+                        a.sequence,
+                        a.discontinuity,
+                        seg.size,
+                    );
+                    queued.extend(callback("segment-added", segment_callback_id(&loc), body));
+                }
+            }
+            if let (Some(up), Some((a, _))) = (&d.upload, added.last()) {
+                queued.extend(upload_playlist_snapshot(up, playlist, a.sequence));
+            }
+            pl.into_owned()
+        }
+        Closed::Discarded { .. } => return,
+    };
+    imp.enqueue(d, queued, &what);
 }
 
 impl LiveRecordSink {
