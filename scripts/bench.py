@@ -214,6 +214,9 @@ def throughput(rounds, seconds, names=None):
 
 
 def live(*args):
+    # The previous run's writeback must not land in this one.
+    os.sync()
+    time.sleep(5)
     exe = os.path.join(ROOT, "target", "release", "examples", "bench_live")
     p = subprocess.run([exe] + [str(a) for a in args], cwd=ROOT, capture_output=True, text=True,
                        timeout=1800)
