@@ -69,18 +69,22 @@ pub struct ParamSetKeeper {
 impl ParamSetKeeper {
     /// The access unit as it should be written: unchanged, or for a
     /// keyframe without parameter sets, the latest ones seen in front.
+    /// Only keyframes are scanned (parameter sets come with them).
     pub fn complete<'a>(
         &mut self,
         codec: Codec,
         au: &'a [u8],
         keyframe: bool,
     ) -> std::borrow::Cow<'a, [u8]> {
+        if !keyframe {
+            return std::borrow::Cow::Borrowed(au);
+        }
         let own = param_sets(codec, au);
         if !own.is_empty() {
             self.latest = own;
             return std::borrow::Cow::Borrowed(au);
         }
-        if keyframe && !self.latest.is_empty() {
+        if !self.latest.is_empty() {
             let mut v = Vec::with_capacity(self.latest.len() + au.len());
             v.extend_from_slice(&self.latest);
             v.extend_from_slice(au);
