@@ -50,6 +50,7 @@ fn is_param_set(codec: Codec, nal: &[u8]) -> bool {
 
 /// The parameter sets of an access unit, each after a 4-byte start code;
 /// empty when it has none.
+#[cfg(test)]
 pub fn param_sets(codec: Codec, au: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for nal in nal_units(au).into_iter().filter(|n| is_param_set(codec, n)) {
@@ -59,38 +60,79 @@ pub fn param_sets(codec: Codec, au: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Remembers the latest parameter sets of a stream and completes keyframes
-/// that lack them.
+fn nal_type(codec: Codec, nal: &[u8]) -> Option<u8> {
+    let &h = nal.first()?;
+    Some(match codec {
+        Codec::H264 => h & 0x1f,
+        Codec::H265 => (h >> 1) & 0x3f,
+    })
+}
+
+fn is_aud(codec: Codec, nal: &[u8]) -> bool {
+    nal_type(codec, nal) == Some(if codec == Codec::H264 { 9 } else { 35 })
+}
+
+/// Remembers the latest parameter set of each kind (H.264 SPS, PPS; H.265
+/// VPS, SPS, PPS) and completes keyframes that lack some.
 #[derive(Debug, Clone, Default)]
 pub struct ParamSetKeeper {
-    latest: Vec<u8>,
+    /// (NAL type, NAL unit without start code), in the order first seen.
+    latest: Vec<(u8, Vec<u8>)>,
 }
 
 impl ParamSetKeeper {
     /// The access unit as it should be written: unchanged, or for a
-    /// keyframe without parameter sets, the latest ones seen in front.
-    /// Only keyframes are scanned (parameter sets come with them).
+    /// keyframe that lacks parameter sets seen before, those in front of
+    /// it (after its access unit delimiter, which must stay first). Only
+    /// keyframes are scanned (parameter sets come with them).
     pub fn complete<'a>(
         &mut self,
         codec: Codec,
         au: &'a [u8],
         keyframe: bool,
     ) -> std::borrow::Cow<'a, [u8]> {
+        use std::borrow::Cow;
         if !keyframe {
-            return std::borrow::Cow::Borrowed(au);
+            return Cow::Borrowed(au);
         }
-        let own = param_sets(codec, au);
-        if !own.is_empty() {
-            self.latest = own;
-            return std::borrow::Cow::Borrowed(au);
+        let nals = nal_units(au);
+        let mut present: Vec<u8> = Vec::new();
+        for nal in nals.iter().filter(|n| is_param_set(codec, n)) {
+            let Some(t) = nal_type(codec, nal) else {
+                continue;
+            };
+            present.push(t);
+            match self.latest.iter_mut().find(|(lt, _)| *lt == t) {
+                Some(slot) => slot.1 = nal.to_vec(),
+                None => self.latest.push((t, nal.to_vec())),
+            }
         }
-        if !self.latest.is_empty() {
-            let mut v = Vec::with_capacity(self.latest.len() + au.len());
-            v.extend_from_slice(&self.latest);
-            v.extend_from_slice(au);
-            return std::borrow::Cow::Owned(v);
+        let missing: Vec<&Vec<u8>> = self
+            .latest
+            .iter()
+            .filter(|(t, _)| !present.contains(t))
+            .map(|(_, n)| n)
+            .collect();
+        if missing.is_empty() {
+            return Cow::Borrowed(au);
         }
-        std::borrow::Cow::Borrowed(au)
+        let mut v =
+            Vec::with_capacity(au.len() + missing.iter().map(|n| n.len() + 4).sum::<usize>());
+        // After a leading AUD, the NALs' own bytes are kept as they are.
+        let rest = match nals.first() {
+            Some(first) if is_aud(codec, first) => {
+                let end = first.as_ptr() as usize - au.as_ptr() as usize + first.len();
+                v.extend_from_slice(&au[..end]);
+                &au[end..]
+            }
+            _ => au,
+        };
+        for n in missing {
+            v.extend_from_slice(&[0, 0, 0, 1]);
+            v.extend_from_slice(n);
+        }
+        v.extend_from_slice(rest);
+        Cow::Owned(v)
     }
 }
 
@@ -108,6 +150,31 @@ mod tests {
         assert_eq!(
             param_sets(Codec::H264, &au),
             vec![0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3]
+        );
+    }
+
+    #[test]
+    fn missing_kinds_are_added_after_the_delimiter() {
+        // H.264: AUD (9), SPS (7), PPS (8), IDR (5); later an AUD, a new
+        // PPS and an IDR: only the SPS is added, after the AUD.
+        let first = [
+            0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 1, 0x65, 3,
+        ];
+        let later = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x68, 9, 0, 0, 1, 0x65, 4];
+        let mut k = ParamSetKeeper::default();
+        assert_eq!(&*k.complete(Codec::H264, &first, true), &first[..]);
+        let done = k.complete(Codec::H264, &later, true);
+        let nals = nal_units(&done);
+        assert_eq!(
+            nals,
+            vec![&[0x09, 0xf0][..], &[0x67, 1], &[0x68, 9], &[0x65, 4]]
+        );
+        // The PPS kept is now the newer one.
+        let bare = [0, 0, 0, 1, 0x65, 5];
+        let done = k.complete(Codec::H264, &bare, true);
+        assert_eq!(
+            nal_units(&done),
+            vec![&[0x67, 1][..], &[0x68, 9], &[0x65, 5]]
         );
     }
 

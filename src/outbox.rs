@@ -149,6 +149,20 @@ impl Outbox {
         Ok(jobs.into_iter().map(|(_, _, j)| j).collect())
     }
 
+    /// The `path` of every upload job waiting or given up, but `except`:
+    /// files that must not be deleted locally.
+    pub fn upload_paths(&self, except: &str) -> std::collections::HashSet<String> {
+        let failed = Outbox::at(&self.dir.join("failed"));
+        [self.pending(), failed.pending()]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flatten()
+            .filter(|j| j.kind == "upload" && j.id != except)
+            .filter_map(|j| j.payload.get("path")?.as_str().map(String::from))
+            .collect()
+    }
+
     /// The job was delivered: its file goes.
     pub fn done(&self, id: &str) -> Result<(), String> {
         let path = self.path_of(id);

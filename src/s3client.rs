@@ -31,6 +31,10 @@ pub struct Multipart {
     pub part_size: u64,
     /// ETags of the parts done, part 1 first.
     pub etags: Vec<String>,
+    /// The file's size when the upload began: a file that changed since
+    /// is uploaded again from the start.
+    #[serde(default)]
+    pub size: u64,
 }
 
 /// The payload of an upload job.
@@ -77,6 +81,14 @@ pub struct S3 {
     agent: ureq::Agent,
 }
 
+/// S3 error codes that come with a 4xx status but pass: retried.
+const TRANSIENT_CODES: [&str; 4] = [
+    "RequestTimeout",
+    "OperationAborted",
+    "SlowDown",
+    "InternalError",
+];
+
 fn fail(what: &str, status: Option<u16>, body: &str, retry_after: Option<Duration>) -> Attempt {
     let error = match status {
         Some(s) => format!(
@@ -85,8 +97,11 @@ fn fail(what: &str, status: Option<u16>, body: &str, retry_after: Option<Duratio
         ),
         None => format!("{what}: {body}"),
     };
+    let transient = TRANSIENT_CODES
+        .iter()
+        .any(|c| body.contains(&format!("<Code>{c}</Code>")));
     match outbox::verdict(status) {
-        Verdict::GiveUp => Attempt::GiveUp(error),
+        Verdict::GiveUp if !transient => Attempt::GiveUp(error),
         _ => Attempt::Retry { error, retry_after },
     }
 }
@@ -131,7 +146,7 @@ impl S3 {
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_send_body(Some(Duration::from_secs(120)))
+            .timeout_recv_body(Some(Duration::from_secs(60)))
             .build()
             .into();
         Ok(S3 {
@@ -143,9 +158,24 @@ impl S3 {
 
     fn send(&self, method: &str, url: &url::Url, body: &[u8]) -> Result<Reply, String> {
         let url = url.as_str();
+        // A body may take 60 s plus 64 KiB/s: slow links finish big parts,
+        // a stalled one is given up.
+        let send_for = Some(Duration::from_secs(60 + body.len() as u64 / 65_536));
         let result = match method {
-            "PUT" => self.agent.put(url).send(body),
-            "POST" => self.agent.post(url).send(body),
+            "PUT" => self
+                .agent
+                .put(url)
+                .config()
+                .timeout_send_body(send_for)
+                .build()
+                .send(body),
+            "POST" => self
+                .agent
+                .post(url)
+                .config()
+                .timeout_send_body(send_for)
+                .build()
+                .send(body),
             "DELETE" => self.agent.delete(url).call(),
             _ => self.agent.get(url).call(),
         };
@@ -211,6 +241,7 @@ impl S3 {
                                 upload_id: c.upload_id().to_string(),
                                 part_size,
                                 etags: Vec::new(),
+                                size,
                             });
                             Attempt::Progress
                         }
@@ -226,6 +257,20 @@ impl S3 {
                 Err(e) => fail("CreateMultipartUpload", None, &e, None),
             };
         };
+        if mp.size != size {
+            let (old, id) = (mp.size, mp.upload_id.clone());
+            let _ = self.abort(&key, &id);
+            job.multipart = None;
+            return fail(
+                "UploadPart",
+                None,
+                &format!(
+                    "{} changed size ({old} -> {size} bytes): starting over",
+                    job.path
+                ),
+                None,
+            );
+        }
         let parts = size.div_ceil(mp.part_size).max(1);
         let done = mp.etags.len() as u64;
         if done < parts {
@@ -387,5 +432,34 @@ impl S3 {
             .collect();
         parts.sort_unstable();
         Ok(parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_s3_errors_are_retried_others_give_up() {
+        let retried =
+            |status, body: &str| matches!(fail("PUT", status, body, None), Attempt::Retry { .. });
+        assert!(retried(
+            Some(400),
+            "<Error><Code>RequestTimeout</Code></Error>"
+        ));
+        assert!(retried(
+            Some(409),
+            "<Error><Code>OperationAborted</Code></Error>"
+        ));
+        assert!(retried(Some(503), "<Error><Code>SlowDown</Code></Error>"));
+        assert!(retried(None, "connection refused"));
+        assert!(!retried(
+            Some(403),
+            "<Error><Code>AccessDenied</Code></Error>"
+        ));
+        assert!(!retried(
+            Some(400),
+            "<Error><Code>InvalidArgument</Code></Error>"
+        ));
     }
 }

@@ -709,3 +709,40 @@ fn a_refused_upload_gives_up_aborts_and_is_kept() {
         "the job left the outbox for failed/"
     );
 }
+
+/// `upload-delete-local` never deletes a file whose own upload did not
+/// succeed: one HLS segment is refused for good (403) and gives up; the
+/// playlist's upload then deletes the other segments, the playlist and the
+/// MP4s, but keeps that segment, with a warning.
+#[test]
+fn delete_local_keeps_a_segment_whose_upload_gave_up() {
+    require_elements(AV_ELEMENTS);
+    let td = TestDir::new();
+    let server = S3Server::start(&td.path().join("s3"));
+    let proxy = S3Proxy::start(td.path(), server.port);
+    proxy.set_mode("deny-path:_00001.ts");
+    let r = Recording::launch(&format!(
+        "liverecordsink name=rec formats=hls hls-segment-duration=1 {} ! queue ! rec.video",
+        video_branch(Some(90), false),
+    ));
+    r.set_location(&td);
+    set_upload(&r, &proxy.endpoint());
+    r.rec.set_property("upload-delete-local", true);
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let done = wait_uploads(&r, 1, Duration::from_secs(60));
+    let failed = r.messages_named("liverecordsink-delivery-failed");
+    r.stop();
+    assert_eq!(done.len(), 1, "the playlist: {done:#?}");
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let left = files_under(&td.rec_dir());
+    assert_eq!(left.len(), 1, "only the refused segment stays: {left:?}");
+    assert!(left[0].to_string_lossy().ends_with("_00001.ts"), "{left:?}");
+    let kept = std::fs::read(&left[0]).unwrap();
+    assert!(!kept.is_empty());
+    assert!(
+        !server.keys().iter().any(|k| k.ends_with("_00001.ts")),
+        "{:?}",
+        server.keys()
+    );
+}

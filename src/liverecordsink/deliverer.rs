@@ -71,7 +71,11 @@ impl Drop for Deliverer {
         }
         c.notify_all();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // The thread itself may drop the last reference to the element
+            // (and so this): it then ends on its own, unjoined.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -334,13 +338,18 @@ impl Worker {
             if stopped(&self.wake) {
                 return Outcome::Stopped;
             }
+            let parts_before = up.multipart.as_ref().map_or(0, |m| m.etags.len());
             let attempt = s3.step(&mut up, part_size);
             if let Ok(v) = serde_json::to_value(&up) {
                 job.payload = v;
             }
             match attempt {
                 Attempt::Progress => {
-                    job.attempts = 0;
+                    // Failures in a row count until a part is done (not
+                    // when an upload is created again and again).
+                    if up.multipart.as_ref().map_or(0, |m| m.etags.len()) > parts_before {
+                        job.attempts = 0;
+                    }
                     if let Err(e) = self.ob.put(job) {
                         return Outcome::Retry(e, None);
                     }
@@ -349,7 +358,8 @@ impl Worker {
                     let Some(obj) = self.weak.upgrade() else {
                         return Outcome::Stopped;
                     };
-                    return match obj.imp().upload_done(&self.cfg, &self.d, &up, &etag, size) {
+                    let done = (job.id.as_str(), &up);
+                    return match obj.imp().upload_done(&self.cfg, &self.d, done, &etag, size) {
                         Ok(()) => Outcome::Delivered,
                         Err(e) => self.failed(job, Verdict::Retry, e, None),
                     };

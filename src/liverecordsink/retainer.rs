@@ -30,7 +30,11 @@ impl Drop for Retainer {
         }
         cond.notify_all();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // The thread itself may drop the last reference to the element
+            // (and so this): it then ends on its own, unjoined.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }

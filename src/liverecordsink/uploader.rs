@@ -13,6 +13,7 @@ use super::messages;
 use super::props::Config;
 use super::CallbackEvents;
 use crate::index;
+use crate::outbox::Outbox;
 use crate::retention;
 use crate::s3client::UploadJob;
 
@@ -26,7 +27,7 @@ impl LiveRecordSink {
         &self,
         cfg: &Config,
         d: &Delivery,
-        up: &UploadJob,
+        (job_id, up): (&str, &UploadJob),
         etag: &str,
         size: u64,
     ) -> Result<(), String> {
@@ -67,7 +68,18 @@ impl LiveRecordSink {
             let playlist = (rec.format == "hls")
                 .then(|| std::fs::read(&rec.location).ok())
                 .flatten();
+            // A file whose own upload waits or gave up stays (an HLS
+            // segment that never reached the bucket is not lost).
+            let not_uploaded = Outbox::at(&d.outbox_dir).upload_paths(job_id);
             for f in retention::files_of(&rec, playlist.as_deref()) {
+                if not_uploaded.contains(f.to_string_lossy().as_ref()) {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::ResourceError::Write,
+                        ["{} is kept: its own upload has not succeeded", f.display()]
+                    );
+                    continue;
+                }
                 match std::fs::remove_file(&f) {
                     Ok(()) => (),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => (),

@@ -11,6 +11,7 @@ unless MODE_FILE says otherwise, read at each request:
   fail-all             answer 503 to everything
   fail-parts-from:N    answer 503 to UploadPart requests with partNumber >= N
   deny-parts-from:N    answer 403 to UploadPart requests with partNumber >= N
+  deny-path:TEXT       answer 403 to requests whose path contains TEXT
 Each request is logged as one JSON line in LOG_FILE:
 {"method", "path", "query", "status"} (status: what the client got).
 """
@@ -44,6 +45,8 @@ class Handler(BaseHTTPRequestHandler):
         if m.split(":")[0] in ("fail-parts-from", "deny-parts-from") and "partNumber" in query:
             if int(query["partNumber"][0]) >= int(m.split(":")[1]):
                 fail = 503 if m.startswith("fail") else 403
+        if m.startswith("deny-path:") and m.split(":", 1)[1] in url.path:
+            fail = 403
         if fail:
             code = b"SlowDown" if fail == 503 else b"AccessDenied"
             status, headers, data = fail, [("content-type", "application/xml")], b"<Error><Code>" + code + b"</Code></Error>"
