@@ -78,7 +78,8 @@ fn with_path(path: &Path, e: impl std::fmt::Display, kind: io::ErrorKind) -> io:
 /// Appends one JSON line to `path`, creating parent directories, then fsyncs.
 ///
 /// The line is written with a single `write_all` on a file opened in append
-/// mode, so concurrent readers see whole lines. Errors name the path.
+/// mode, under an exclusive `flock` shared by every appender. Errors name
+/// the path.
 pub fn append(path: &Path, rec: &IndexRecord) -> io::Result<()> {
     let line = rec
         .to_line()
@@ -94,6 +95,15 @@ pub fn append(path: &Path, rec: &IndexRecord) -> io::Result<()> {
         .append(true)
         .open(path)
         .map_err(|e| with_path(path, &e, e.kind()))?;
+    // Appenders (the close path, the delivery and retention threads, other
+    // processes) take turns: a half-written line of another must not look
+    // like a cut one. Closing the file releases the lock.
+    // SAFETY: flock on a file descriptor we own, for the file's lifetime.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return Err(with_path(path, &e, e.kind()));
+    }
     // A process that died mid-append left a line without its newline: end
     // that line first, so that this record stays a line of its own (the cut
     // line is skipped by readers).
@@ -433,6 +443,28 @@ mod tests {
         let resume = scan(&path, "cam1").unwrap();
         assert_eq!(resume.next_index_for("mp4"), 4);
         assert_eq!(resume.skipped_lines, 1);
+    }
+
+    #[test]
+    fn concurrent_appends_are_whole_lines_without_blank_ones() {
+        // The close path and the delivery thread append at the same time.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.jsonl");
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..100 {
+                        append(path, &record("cam1", t + 1, i + 1, "mp4")).unwrap();
+                    }
+                });
+            }
+        });
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("\n\n"), "a blank line");
+        let contents = read(&path).unwrap();
+        assert_eq!(contents.records.len(), 400);
+        assert!(contents.skipped.is_empty());
     }
 
     #[test]
