@@ -142,17 +142,7 @@ fn bad_callback_settings_are_clear_errors() {
         ("outbox-location", "/proc/nope/outbox", "/proc/nope/outbox"),
     ];
     for (prop, value, needle) in cases {
-        let td = TestDir::new();
-        let r = Recording::launch("fakesrc num-buffers=0 ! fakesink liverecordsink name=rec");
-        r.set_location(&td);
-        r.rec.set_property("callback-url", "http://127.0.0.1:9/x");
-        r.rec.set_property(prop, value);
-        assert!(
-            r.pipeline.set_state(gst::State::Paused).is_err(),
-            "{prop}={value} was accepted"
-        );
-        let e = r.errors().join("; ");
-        r.stop();
+        let e = refused_at_paused(&[("callback-url", "http://127.0.0.1:9/x"), (prop, value)]);
         assert!(e.contains(needle), "{prop}={value}: {e}");
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::receiver::{header, Receiver};
-use common::s3::{S3Proxy, S3Server, ACCESS_KEY, BUCKET, SECRET_KEY};
+use common::s3::{S3Proxy, S3Server, ACCESS_KEY, SECRET_KEY};
 use common::*;
 use gst::prelude::*;
 use sha2::Digest;
@@ -27,6 +27,21 @@ fn set_upload(r: &Recording, endpoint: &str) {
     r.rec.set_property("upload-endpoint", endpoint);
     r.rec.set_property("upload-access-key", ACCESS_KEY);
     r.rec.set_property("upload-secret-key", SECRET_KEY);
+}
+
+/// 1 s of near-lossless noise (about 15 MB: 3 parts of 5 MiB) recorded as
+/// one MP4 uploaded through `proxy` with 5 MiB parts.
+fn noise_recording(td: &TestDir, proxy: &S3Proxy) -> Recording {
+    let r = Recording::launch(
+        "liverecordsink name=rec videotestsrc num-buffers=30 pattern=snow \
+         ! video/x-raw,width=640,height=360,framerate=30/1 \
+         ! x264enc pass=quant quantizer=4 speed-preset=ultrafast key-int-max=15 \
+         ! h264parse ! queue ! rec.video",
+    );
+    r.set_location(td);
+    set_upload(&r, &proxy.endpoint());
+    r.rec.set_property("upload-part-size", 5u32);
+    r
 }
 
 /// Waits (bounded) until `n` upload-done messages were posted.
@@ -261,15 +276,8 @@ fn a_multipart_upload_resumes_after_a_stop() {
     let proxy = S3Proxy::start(td.path(), server.port);
     proxy.set_mode("fail-parts-from:3");
     let cb_port = servers::free_tcp_port();
-    let noise = "videotestsrc num-buffers=30 pattern=snow \
-                 ! video/x-raw,width=640,height=360,framerate=30/1 \
-                 ! x264enc pass=quant quantizer=4 speed-preset=ultrafast key-int-max=15 \
-                 ! h264parse ! queue ! rec.video";
     let launch = || {
-        let r = Recording::launch(&format!("liverecordsink name=rec {noise}"));
-        r.set_location(&td);
-        set_upload(&r, &proxy.endpoint());
-        r.rec.set_property("upload-part-size", 5u32);
+        let r = noise_recording(&td, &proxy);
         r.rec
             .set_property("callback-url", format!("http://127.0.0.1:{cb_port}/cb"));
         r.rec
@@ -305,13 +313,7 @@ fn a_multipart_upload_resumes_after_a_stop() {
     let mp = &upload["payload"]["multipart"];
     assert_eq!(mp["etags"].as_array().unwrap().len(), 2, "{upload}");
     let key = upload["payload"]["key"].as_str().unwrap().to_string();
-    let target = gstliverecord::s3target::Target::parse(
-        &format!("s3://{BUCKET}/{{filename}}"),
-        &server.endpoint(),
-        "us-east-1",
-    )
-    .unwrap();
-    let client = gstliverecord::s3client::S3::new(&target, ACCESS_KEY, SECRET_KEY, None).unwrap();
+    let client = server.client();
     let parts = client
         .list_parts(&key, mp["upload-id"].as_str().unwrap())
         .unwrap();
@@ -426,20 +428,12 @@ fn bad_upload_settings_are_clear_errors() {
         ),
     ];
     for (props, needle) in cases {
-        let td = TestDir::new();
-        let r = Recording::launch("fakesrc num-buffers=0 ! fakesink liverecordsink name=rec");
-        r.set_location(&td);
-        r.rec.set_property("upload-access-key", ACCESS_KEY);
-        r.rec.set_property("upload-secret-key", SECRET_KEY);
-        for (k, v) in props.iter() {
-            r.rec.set_property_from_str(k, v);
-        }
-        assert!(
-            r.pipeline.set_state(gst::State::Paused).is_err(),
-            "{props:?} was accepted"
-        );
-        let e = r.errors().join("; ");
-        r.stop();
+        let mut all = vec![
+            ("upload-access-key", ACCESS_KEY),
+            ("upload-secret-key", SECRET_KEY),
+        ];
+        all.extend_from_slice(props);
+        let e = refused_at_paused(&all);
         assert!(e.contains(needle), "{props:?}: {e}");
     }
 }
@@ -644,15 +638,7 @@ fn a_refused_upload_gives_up_aborts_and_is_kept() {
     let server = S3Server::start(&td.path().join("s3"));
     let proxy = S3Proxy::start(td.path(), server.port);
     proxy.set_mode("deny-parts-from:2");
-    let r = Recording::launch(
-        "liverecordsink name=rec videotestsrc num-buffers=30 pattern=snow \
-         ! video/x-raw,width=640,height=360,framerate=30/1 \
-         ! x264enc pass=quant quantizer=4 speed-preset=ultrafast key-int-max=15 \
-         ! h264parse ! queue ! rec.video",
-    );
-    r.set_location(&td);
-    set_upload(&r, &proxy.endpoint());
-    r.rec.set_property("upload-part-size", 5u32);
+    let r = noise_recording(&td, &proxy);
     r.play();
     r.wait_eos(Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -687,13 +673,7 @@ fn a_refused_upload_gives_up_aborts_and_is_kept() {
             .any(|s| s.method == "DELETE" && s.query["uploadId"] == upload_id && s.status < 300),
         "the multipart upload was not aborted: {seen:?}"
     );
-    let target = gstliverecord::s3target::Target::parse(
-        &format!("s3://{BUCKET}/{{filename}}"),
-        &server.endpoint(),
-        "us-east-1",
-    )
-    .unwrap();
-    let client = gstliverecord::s3client::S3::new(&target, ACCESS_KEY, SECRET_KEY, None).unwrap();
+    let client = server.client();
     let parts = client.list_parts(key, upload_id);
     assert!(
         parts.as_ref().map_or(true, |p| p.is_empty()),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use gst::glib;
 use gst::prelude::*;
 
+use super::props::string;
 use super::CallbackEvents;
 use crate::s3target::{Keyer, Target};
 
@@ -120,14 +121,6 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
             .mutable_ready()
             .build(),
     ]
-}
-
-fn string(value: &glib::Value) -> String {
-    value
-        .get::<Option<String>>()
-        .ok()
-        .flatten()
-        .unwrap_or_default()
 }
 
 impl DeliverySettings {

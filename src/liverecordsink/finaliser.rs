@@ -49,6 +49,8 @@ pub(super) enum Closed {
         added: Vec<(Added, Finished)>,
         playlist: PathBuf,
         target: Option<u64>,
+        /// The playlist as just written.
+        text: Vec<u8>,
     },
 }
 
@@ -120,6 +122,7 @@ fn announce_step(imp: &LiveRecordSink, _cfg: &Config, closed: &Closed) {
             added,
             playlist,
             target,
+            ..
         } => {
             let playlist = playlist.to_string_lossy();
             for (a, seg) in added {
@@ -413,6 +416,7 @@ impl LiveRecordSink {
             added,
             playlist,
             target,
+            text: bytes,
         })
     }
 

@@ -79,12 +79,17 @@ pub fn upload_segment(up: &Upload, segment: &Path) -> Option<Job> {
     ))
 }
 
-/// The upload of a playlist as it is now (after its segments' uploads).
-/// `{file_id}` is the playlist's file stem.
-pub fn upload_playlist_snapshot(up: &Upload, playlist: &Path, seq: u64) -> Option<Job> {
+/// The upload of a playlist as just written, `text` (after its segments'
+/// uploads). `{file_id}` is the playlist's file stem.
+pub fn upload_playlist_snapshot(
+    up: &Upload,
+    playlist: &Path,
+    text: &[u8],
+    seq: u64,
+) -> Option<Job> {
     let path = playlist.to_string_lossy();
     let stem = playlist.file_stem()?.to_string_lossy();
-    let text = std::fs::read_to_string(playlist).ok()?;
+    let text = String::from_utf8(text.to_vec()).ok()?;
     let job = UploadJob {
         path: path.to_string(),
         key: up.keys.key(&path, "hls", &stem),
@@ -157,7 +162,10 @@ pub(super) fn delivery_step(imp: &LiveRecordSink, cfg: &Config, closed: &Closed)
             record.location.clone()
         }
         Closed::Segments {
-            added, playlist, ..
+            added,
+            playlist,
+            text,
+            ..
         } => {
             let pl = playlist.to_string_lossy();
             for (a, seg) in added {
@@ -179,7 +187,7 @@ pub(super) fn delivery_step(imp: &LiveRecordSink, cfg: &Config, closed: &Closed)
                 }
             }
             if let (Some(up), Some((a, _))) = (&d.upload, added.last()) {
-                queued.extend(upload_playlist_snapshot(up, playlist, a.sequence));
+                queued.extend(upload_playlist_snapshot(up, playlist, text, a.sequence));
             }
             pl.into_owned()
         }

@@ -182,7 +182,8 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
     specs
 }
 
-fn string(value: &glib::Value) -> String {
+/// A string property's value (None = empty).
+pub(super) fn string(value: &glib::Value) -> String {
     value
         .get::<Option<String>>()
         .ok()

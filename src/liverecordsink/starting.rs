@@ -11,7 +11,7 @@ use gst::subclass::prelude::*;
 use super::channel::{Channel, FileKind, OpenFile};
 use super::datapath::send_eos;
 use super::imp::{LiveRecordSink, CAT};
-use super::stream::Stream;
+use super::stream::{PerStream, Stream};
 use super::writer::{Writer, WriterSpec};
 use crate::fsio;
 use crate::journal::{Entry, Kind};
@@ -197,28 +197,30 @@ impl LiveRecordSink {
         if inline && !feeders.is_empty() {
             // Pushes never wait for the other stream: held frames of both
             // streams go in from here, in the order they were held.
-            self.feed_all(ci, key);
+            self.feed(ci, key, None);
             return Ok(());
         }
         for s in feeders {
             let obj = self.obj().clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("liverecord-feed-{}", s.name()))
-                .spawn(move || obj.imp().feed_stream(ci, key, s));
+                .spawn(move || obj.imp().feed(ci, key, Some(s)));
             if spawned.is_err() {
                 // No thread: fed from here.
-                self.feed_stream(ci, key, s);
+                self.feed(ci, key, Some(s));
             }
         }
         Ok(())
     }
 
-    /// Feeds `stream`'s held frames of a file into its writer until none is
-    /// left; then that stream's frames go straight in, and an EOS asked for
-    /// meanwhile is sent.
-    fn feed_stream(&self, ci: usize, key: Key, stream: Stream) {
+    /// Feeds the held frames of a file into its writer, in the order they
+    /// were held, until none is left — those of `only`, or of every stream
+    /// (a writer that never blocks); then those streams' frames go straight
+    /// in, and an EOS asked for meanwhile is sent.
+    fn feed(&self, ci: usize, key: Key, only: Option<Stream>) {
+        let mine = |s: Stream| only.is_none_or(|o| o == s);
         loop {
-            let (batch, pad) = {
+            let (batch, pads) = {
                 let mut guard = self.lock_state();
                 let Some(f) = guard
                     .as_mut()
@@ -227,52 +229,12 @@ impl LiveRecordSink {
                 else {
                     return;
                 };
-                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut f.held)
+                let (batch, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut f.held)
                     .into_iter()
-                    .partition(|(s, _)| *s == stream);
+                    .partition(|(s, _)| mine(*s));
                 f.held = rest;
-                if mine.is_empty() {
-                    f.flowing[stream] = true;
-                    let eos = f.take_eos_pads();
-                    drop(guard);
-                    self.notify();
-                    send_eos(eos);
-                    return;
-                }
-                (mine, f.writer_pad(stream))
-            };
-            self.notify();
-            let Some(pad) = pad else { continue };
-            for (_, buffer) in batch {
-                match pad.push(buffer) {
-                    Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {}
-                    Err(e) => {
-                        gst::warning!(CAT, imp = self, "Writer refused a held frame: {e:?}");
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl LiveRecordSink {
-    /// Feeds every held frame of a file whose writer never blocks, in the
-    /// order they were held, until none is left; then frames of every
-    /// stream go straight in, and an EOS asked for meanwhile is sent.
-    fn feed_all(&self, ci: usize, key: Key) {
-        loop {
-            let batch = {
-                let mut guard = self.lock_state();
-                let Some(f) = guard
-                    .as_mut()
-                    .and_then(|s| s.channels.get_mut(ci))
-                    .and_then(|ch| ch.file_mut(key))
-                else {
-                    return;
-                };
-                let held = std::mem::take(&mut f.held);
-                if held.is_empty() {
-                    for s in Stream::ALL {
+                if batch.is_empty() {
+                    for s in Stream::ALL.into_iter().filter(|s| mine(*s)) {
                         f.flowing[s] = true;
                     }
                     let eos = f.take_eos_pads();
@@ -281,16 +243,12 @@ impl LiveRecordSink {
                     send_eos(eos);
                     return;
                 }
-                let pads = [f.writer_pad(Stream::Video), f.writer_pad(Stream::Audio)];
-                (held, pads)
+                let pads = PerStream::new(f.writer_pad(Stream::Video), f.writer_pad(Stream::Audio));
+                (batch, pads)
             };
-            let (held, [video, audio]) = batch;
-            for (s, buffer) in held {
-                let pad = match s {
-                    Stream::Video => &video,
-                    Stream::Audio => &audio,
-                };
-                let Some(pad) = pad else { continue };
+            self.notify();
+            for (s, buffer) in batch {
+                let Some(pad) = &pads[s] else { continue };
                 match pad.push(buffer) {
                     Ok(_) | Err(gst::FlowError::Flushing) | Err(gst::FlowError::Eos) => {}
                     Err(e) => {

@@ -768,6 +768,25 @@ pub fn check_frames(closed: &[gst::Structure], pushed_video: u64, pushed_audio: 
         );
     }
 }
+/// Sets `props` (in order, from strings) on a recorder in a fresh test
+/// folder and asserts that the change to PAUSED fails; returns the errors
+/// posted, joined.
+pub fn refused_at_paused(props: &[(&str, &str)]) -> String {
+    let td = TestDir::new();
+    let r = Recording::launch("fakesrc num-buffers=0 ! fakesink liverecordsink name=rec");
+    r.set_location(&td);
+    for (k, v) in props {
+        r.rec.set_property_from_str(k, v);
+    }
+    assert!(
+        r.pipeline.set_state(gst::State::Paused).is_err(),
+        "{props:?} was accepted"
+    );
+    let e = r.errors().join("; ");
+    r.stop();
+    e
+}
+
 pub mod announce;
 #[allow(unused_imports)]
 pub use announce::check_announcements;

@@ -92,6 +92,18 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// A client of the bucket, straight to the server (for ListParts).
+    pub fn client(&self) -> gstliverecord::s3client::S3 {
+        let target = gstliverecord::s3target::Target::parse(
+            &format!("s3://{BUCKET}/{{filename}}"),
+            &self.endpoint(),
+            "us-east-1",
+        )
+        .expect("the test's bucket URL");
+        gstliverecord::s3client::S3::new(&target, ACCESS_KEY, SECRET_KEY, None)
+            .expect("an S3 client")
+    }
+
     /// The stored bytes of an object (s3s-fs keeps objects as files).
     pub fn object(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.root.join(BUCKET).join(key)).ok()
