@@ -31,7 +31,7 @@ pub mod signing;
 pub mod template;
 mod tsmux;
 
-pub use liverecordsink::{EosAction, Formats, RecordType};
+pub use liverecordsink::{CallbackEvents, CallbackSigning, EosAction, Formats, RecordType};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     liverecordsink::register(plugin)

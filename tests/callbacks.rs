@@ -106,7 +106,7 @@ fn tencent_signed_callback() {
     ));
     r.set_location(&td);
     r.rec.set_property("callback-url", rx.url().as_str());
-    r.rec.set_property("callback-signing", "tencent");
+    r.rec.set_property_from_str("callback-signing", "tencent");
     r.rec.set_property("callback-secret", "mykey");
     r.play();
     r.wait_eos(Duration::from_secs(60));
@@ -138,7 +138,7 @@ fn bad_callback_settings_are_clear_errors() {
             "is not an http:// or https:// URL",
         ),
         ("callback-secret", "whsec_!!", "whsec_"),
-        ("callback-signing", "hmac", "standard-webhooks or tencent"),
+        ("callback-signing", "tencent", "needs callback-secret"),
         ("outbox-location", "/proc/nope/outbox", "/proc/nope/outbox"),
     ];
     for (prop, value, needle) in cases {

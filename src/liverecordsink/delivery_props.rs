@@ -11,7 +11,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use super::props::string;
-use super::CallbackEvents;
+use super::{CallbackEvents, CallbackSigning};
 use crate::s3target::{Keyer, Target};
 
 /// The delivery properties as set.
@@ -21,7 +21,7 @@ pub struct DeliverySettings {
     pub callback_url: String,
     pub callback_secret: String,
     /// `standard-webhooks` or `tencent`.
-    pub callback_signing: String,
+    pub callback_signing: CallbackSigning,
     pub callback_events: CallbackEvents,
     /// Empty = `outbox/` next to the index.
     pub outbox_location: String,
@@ -48,7 +48,7 @@ impl Default for DeliverySettings {
         DeliverySettings {
             callback_url: String::new(),
             callback_secret: String::new(),
-            callback_signing: "standard-webhooks".into(),
+            callback_signing: CallbackSigning::StandardWebhooks,
             callback_events: CallbackEvents::FILE_CLOSED | CallbackEvents::UPLOAD_DONE,
             outbox_location: String::new(),
             upload_url: String::new(),
@@ -79,7 +79,11 @@ pub fn param_specs() -> Vec<glib::ParamSpec> {
     vec![
         string_spec("callback-url", "Callback URL", "http(s) URL that gets a signed POST (the index record as JSON plus \"event\") for each event of callback-events, delivered from a durable outbox with retries; empty = off", &d.callback_url),
         string_spec("callback-secret", "Callback secret", "standard-webhooks: the signing key as whsec_<base64> (empty = unsigned); tencent: the callback key", &d.callback_secret),
-        string_spec("callback-signing", "Callback signing", "standard-webhooks (webhook-id/-timestamp/-signature headers) or tencent (t and sign=md5(key+t) in the body, event_type 100)", &d.callback_signing),
+        glib::ParamSpecEnum::builder_with_default("callback-signing", d.callback_signing)
+            .nick("Callback signing")
+            .blurb("standard-webhooks (webhook-id/-timestamp/-signature headers) or tencent (t and sign=md5(key+t) in the body, event_type 100)")
+            .mutable_ready()
+            .build(),
         glib::ParamSpecFlags::builder::<CallbackEvents>("callback-events")
             .nick("Callback events")
             .blurb("Which events are called back: file-closed, segment-added (each HLS segment), upload-done, file-deleted (retention)")
@@ -130,7 +134,7 @@ impl DeliverySettings {
         match name {
             "callback-url" => self.callback_url = string(value),
             "callback-secret" => self.callback_secret = string(value),
-            "callback-signing" => self.callback_signing = string(value),
+            "callback-signing" => self.callback_signing = value.get().unwrap_or(d.callback_signing),
             "callback-events" => self.callback_events = value.get().unwrap_or(d.callback_events),
             "outbox-location" => self.outbox_location = string(value),
             "upload-url" => self.upload_url = string(value),
@@ -236,20 +240,15 @@ fn callbacks_of(s: &DeliverySettings) -> Result<Option<Callbacks>, String> {
             "callback-url '{url}' is not an http:// or https:// URL"
         ));
     }
-    let signer = match s.callback_signing.as_str() {
-        "standard-webhooks" if s.callback_secret.is_empty() => Signer::None,
-        "standard-webhooks" => {
+    let signer = match s.callback_signing {
+        CallbackSigning::StandardWebhooks if s.callback_secret.is_empty() => Signer::None,
+        CallbackSigning::StandardWebhooks => {
             Signer::Webhooks(crate::signing::WebhookSecret::parse(&s.callback_secret)?)
         }
-        "tencent" if s.callback_secret.is_empty() => {
+        CallbackSigning::Tencent if s.callback_secret.is_empty() => {
             return Err("callback-signing=tencent needs callback-secret (the callback key)".into())
         }
-        "tencent" => Signer::Tencent(s.callback_secret.clone()),
-        other => {
-            return Err(format!(
-                "callback-signing must be standard-webhooks or tencent, not '{other}'"
-            ))
-        }
+        CallbackSigning::Tencent => Signer::Tencent(s.callback_secret.clone()),
     };
     Ok(Some(Callbacks {
         url: url.clone(),

@@ -59,6 +59,23 @@ pub enum CallbackEvents {
     FILE_DELETED = 0b1000,
 }
 
+/// How recording callbacks are signed.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstLiveRecordCallbackSigning")]
+pub enum CallbackSigning {
+    #[enum_value(
+        name = "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature headers",
+        nick = "standard-webhooks"
+    )]
+    StandardWebhooks = 0,
+    #[enum_value(
+        name = "Tencent CSS: t and sign = md5(key + t) in the body, event_type 100",
+        nick = "tencent"
+    )]
+    Tencent = 1,
+}
+
 /// Which streams are recorded.
 #[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
 #[repr(u32)]
