@@ -6,6 +6,7 @@ use gst::glib;
 
 mod annexb;
 mod breaks;
+mod fmp4;
 mod format;
 mod fsio;
 mod hls;
@@ -29,6 +30,7 @@ mod salvage;
 mod session;
 pub mod signing;
 pub mod template;
+mod tsform;
 mod tsmux;
 
 pub use liverecordsink::{CallbackEvents, CallbackSigning, EosAction, Formats, RecordType};

@@ -5,6 +5,7 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod appwriter;
 mod caps;
 mod channel;
 mod datapath;
@@ -18,6 +19,7 @@ mod imp;
 mod jobs;
 mod measure;
 mod messages;
+mod mp4writer;
 mod pending;
 mod props;
 mod recovery;

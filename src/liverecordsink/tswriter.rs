@@ -1,24 +1,20 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The writer of an HLS segment on the lean path (issue 14): the parsers
 //! make H.264/H.265 an Annex B stream with its parameter sets before every
-//! keyframe and AAC ADTS, as for mpegtsmux; then each stream ends in an
-//! `appsink` whose callback packetizes the frame (`crate::tsmux`) and
-//! writes it to the `.part` with one call, on the pushing thread. No muxer
-//! thread, no buffer per 188-byte packet. Streams `tsmux` does not know
-//! (Opus) keep the mpegtsmux writer.
+//! keyframe and AAC ADTS, as for mpegtsmux; each frame is packetized by
+//! `crate::tsmux` and written behind (`appwriter.rs`). Streams `tsmux` does
+//! not know (Opus) keep the mpegtsmux writer.
 //!
 //! Frames of the two streams are written in the order they arrive (the
-//! element interleaves them by decode time within its hold of audio);
-//! every frame reaches the file at once, as with the unbuffered filesink.
+//! element interleaves them by decode time within its hold of audio).
 
-use std::io::Write;
-use std::path::Path;
+use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
-use gst::prelude::*;
-
-use super::writer::{internal_pad, Writer, WriterError, WriterSpec};
+use super::appwriter::{self, Chain, InFrame, OutError, Output};
+use super::writer::{Writer, WriterError, WriterSpec};
 use crate::annexb::{Codec, ParamSetKeeper};
+use crate::tsform::{Adts, NalForm};
 use crate::tsmux::{Frame, StreamKind, Track, TsMuxer};
 
 /// A channel's parameter sets, shared by its segments' writers.
@@ -38,37 +34,6 @@ pub fn kind_of(caps: &gst::Caps) -> Option<StreamKind> {
         },
         _ => None,
     }
-}
-
-/// The kinds of the file's streams when the lean path can write them all
-/// (every present stream's caps known and supported).
-pub fn native_kinds(spec: &WriterSpec<'_>) -> Option<(Option<StreamKind>, Option<StreamKind>)> {
-    let kind = |c: &Option<Option<gst::Caps>>| -> Option<Option<StreamKind>> {
-        match c {
-            None => Some(None),
-            Some(Some(caps)) => kind_of(caps).map(Some),
-            Some(None) => None,
-        }
-    };
-    let (v, a) = (kind(&spec.video)?, kind(&spec.audio)?);
-    (v.is_some() || a.is_some()).then_some((v, a))
-}
-
-/// The open file and its packetizer, shared by the streams' sinks.
-struct TsFile {
-    file: std::fs::File,
-    mux: TsMuxer,
-    buf: Vec<u8>,
-}
-
-fn make(factory: &'static str) -> Result<gst::Element, WriterError> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|_| WriterError::MissingElement(factory))
-}
-
-fn built(e: impl std::fmt::Display) -> WriterError {
-    WriterError::Build(e.to_string())
 }
 
 /// The parser and output caps in front of a stream's sink.
@@ -108,105 +73,125 @@ fn annexb_au(caps: &gst::Caps) -> bool {
     })
 }
 
-/// Writes one sample; a write error is an element error of the sink
-/// (reported by the element naming the file, like filesink's). Video
-/// keyframes without parameter sets get the latest ones (`keeper`).
-fn write_sample(
-    sink: &gst_app::AppSink,
-    shared: &Mutex<TsFile>,
-    track: Track,
-    path: &Path,
-    keeper: Option<&(Codec, Keeper)>,
-) -> Result<gst::FlowSuccess, gst::FlowError> {
-    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-    let Some(buffer) = sample.buffer() else {
-        return Ok(gst::FlowSuccess::Ok);
-    };
-    let Some(pts) = buffer.pts().or(buffer.dts()) else {
-        gst::element_error!(
-            sink,
-            gst::StreamError::Format,
-            [
-                "A frame without timestamp cannot be written to {}",
-                path.display()
-            ]
-        );
-        return Err(gst::FlowError::Error);
-    };
-    let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-    let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-    let data = match keeper {
-        Some((codec, k)) => match k.lock() {
-            Ok(mut k) => k.complete(*codec, map.as_slice(), keyframe),
-            Err(_) => std::borrow::Cow::Borrowed(map.as_slice()),
-        },
-        None => std::borrow::Cow::Borrowed(map.as_slice()),
-    };
-    let frame = Frame {
-        track,
-        pts_ns: pts.nseconds(),
-        dts_ns: buffer.dts().map(|d| d.nseconds()),
-        keyframe,
-        data: &data,
-    };
-    let mut guard = shared.lock().map_err(|_| gst::FlowError::Error)?;
-    let f = &mut *guard;
-    f.buf.clear();
-    if let Err(e) = f.mux.write_frame(&mut f.buf, &frame) {
-        gst::element_error!(sink, gst::StreamError::Mux, ["{}: {}", path.display(), e]);
-        return Err(gst::FlowError::Error);
-    }
-    if let Err(e) = f.file.write_all(&f.buf) {
-        let no_space = e.raw_os_error() == Some(libc::ENOSPC);
-        if no_space {
-            gst::element_error!(
-                sink,
-                gst::ResourceError::NoSpaceLeft,
-                ("No space left on the resource."),
-                ["Error while writing to file \"{}\": {}", path.display(), e]
-            );
-        } else {
-            gst::element_error!(
-                sink,
-                gst::ResourceError::Write,
-                ("Error while writing to file \"{}\".", path.display()),
-                ["{}", e]
-            );
-        }
-        return Err(gst::FlowError::Error);
-    }
-    Ok(gst::FlowSuccess::Ok)
+/// What a frame needs before it is packetized.
+enum Conv {
+    AsIs,
+    /// MP4-form H.264/H.265 to Annex B.
+    Nal(NalForm),
+    /// Raw AAC to ADTS.
+    Adts(Adts),
 }
 
-/// Builds the writer of a segment whose streams are `kinds`.
-pub fn build(
-    spec: &WriterSpec<'_>,
-    kinds: (Option<StreamKind>, Option<StreamKind>),
-) -> Result<Writer, WriterError> {
-    let file = std::fs::File::create(spec.part_path)
-        .map_err(|e| built(format!("cannot create {}: {e}", spec.part_path.display())))?;
-    let shared = Arc::new(Mutex::new(TsFile {
-        file,
-        mux: TsMuxer::new(kinds.0, kinds.1),
-        buf: Vec::with_capacity(64 * 1024),
-    }));
-    let bin = gst::Bin::with_name(&spec.name);
-    let mut writer = Writer {
-        bin: bin.clone(),
-        video: None,
-        audio: None,
-        part_path: spec.part_path.to_path_buf(),
-        inline_feed: true,
-    };
-    let streams = [
-        (Track::Video, "video", &spec.video, kinds.0),
-        (Track::Audio, "audio", &spec.audio, kinds.1),
-    ];
-    for (track, name, caps, kind) in streams {
-        let (Some(Some(caps)), Some(kind)) = (caps, kind) else {
-            continue;
+/// The conversion that lets a stream in MP4's form (`avc`/`hvc1`/`hev1`
+/// access units, raw AAC, with `codec_data`) skip the parser.
+fn conversion(caps: &gst::Caps) -> Option<Conv> {
+    let s = caps.structure(0)?;
+    let data = s.get::<gst::Buffer>("codec_data").ok()?;
+    let data = data.map_readable().ok()?;
+    let format = s.get::<&str>("stream-format").ok()?;
+    let au = s.get::<&str>("alignment").ok() == Some("au");
+    match (s.name().as_str(), format) {
+        ("video/x-h264", "avc") if au => NalForm::from_avcc(&data).map(Conv::Nal),
+        ("video/x-h265", "hvc1" | "hev1") if au => NalForm::from_hvcc(&data).map(Conv::Nal),
+        ("audio/mpeg", "raw") => Adts::from_asc(&data).map(Conv::Adts),
+        _ => None,
+    }
+}
+
+/// An open segment: its packetizer and the bytes not written yet.
+struct TsOutput {
+    conv: [Conv; 2],
+    /// A converted frame.
+    scratch: Vec<u8>,
+    file: std::fs::File,
+    mux: TsMuxer,
+    buf: Vec<u8>,
+    /// PTS of the oldest frame in `buf`.
+    buf_since: Option<u64>,
+    /// Per track: the codec and channel's parameter sets when the video
+    /// goes in without a parser.
+    keepers: [Option<(Codec, Keeper)>; 2],
+}
+
+impl TsOutput {
+    fn write_out(&mut self) -> io::Result<()> {
+        let r = self.file.write_all(&self.buf);
+        self.buf.clear();
+        self.buf_since = None;
+        r
+    }
+}
+
+impl Output for TsOutput {
+    fn frame(&mut self, f: &InFrame<'_>) -> Result<(), OutError> {
+        let slot = match f.track {
+            Track::Video => 0,
+            Track::Audio => 1,
         };
-        let (mut parser, out_caps) = chain_of(kind);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let input = match &self.conv[slot] {
+            Conv::AsIs => Some(f.data),
+            Conv::Nal(form) => form.to_annexb(f.data, &mut scratch).map(|_| &scratch[..]),
+            Conv::Adts(adts) => adts.frame(f.data, &mut scratch).map(|_| &scratch[..]),
+        };
+        let Some(input) = input else {
+            return Err(OutError::Format(
+                "a frame does not match its stream's format".into(),
+            ));
+        };
+        let data = match &self.keepers[slot] {
+            Some((codec, k)) => match k.lock() {
+                Ok(mut k) => k.complete(*codec, input, f.keyframe),
+                Err(_) => std::borrow::Cow::Borrowed(f.data),
+            },
+            None => std::borrow::Cow::Borrowed(input),
+        };
+        let frame = Frame {
+            track: f.track,
+            pts_ns: f.pts_ns,
+            dts_ns: f.dts_ns,
+            keyframe: f.keyframe,
+            data: &data,
+        };
+        let written = self.mux.write_frame(&mut self.buf, &frame);
+        drop(data);
+        self.scratch = scratch;
+        written.map_err(|e| OutError::Format(e.to_string()))?;
+        let since = *self.buf_since.get_or_insert(f.pts_ns);
+        if self.buf.len() >= appwriter::WRITE_BEHIND_BYTES
+            || f.pts_ns.saturating_sub(since) >= appwriter::WRITE_BEHIND_NS
+        {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.write_out()
+    }
+}
+
+impl Drop for TsOutput {
+    /// A writer shut down without EOS (an error elsewhere, a stop): what
+    /// was packetized still reaches the file.
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            let _ = self.write_out();
+        }
+    }
+}
+
+/// The lean writer of a segment, when `tsmux` knows every stream.
+pub fn build(spec: &WriterSpec<'_>) -> Option<Result<Writer, WriterError>> {
+    let caps = appwriter::known_caps(spec)?;
+    let mut kinds = (None, None);
+    let mut chains = Vec::new();
+    let mut keepers = [None, None];
+    let mut conv = [Conv::AsIs, Conv::AsIs];
+    for (track, caps) in caps {
+        let kind = kind_of(&caps)?;
+        let (mut parser, mut out_caps) = chain_of(kind);
         let codec = match kind {
             StreamKind::H264 => Some(Codec::H264),
             StreamKind::H265 => Some(Codec::H265),
@@ -215,57 +200,54 @@ pub fn build(
         // Annex B access units go straight in: a parser in each segment
         // would drop everything until it saw parameter sets, which some
         // encoders send only once; the writer puts them in front itself.
-        let keeper = match (codec, &spec.param_sets) {
-            (Some(c), Some(k)) if annexb_au(caps) => {
+        if let (Some(c), Some(k)) = (codec, &spec.param_sets) {
+            if annexb_au(&caps) {
                 parser = None;
-                Some((c, k.clone()))
+                keepers[0] = Some((c, k.clone()));
             }
-            _ => None,
-        };
-        let sink = gst_app::AppSink::builder()
-            .name(format!("{name}-ts"))
-            .caps(&out_caps)
-            .sync(false)
-            .async_(false)
-            .build();
-        let (s, path) = (shared.clone(), spec.part_path.to_path_buf());
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| write_sample(sink, &s, track, &path, keeper.as_ref()))
-                .build(),
-        );
-        bin.add(&sink).map_err(built)?;
-        let entry = match parser {
-            Some(p) => {
-                let parser = make(p)?;
-                if kind == StreamKind::H264 || kind == StreamKind::H265 {
-                    parser.set_property("config-interval", -1i32);
-                }
-                bin.add(&parser).map_err(built)?;
-                parser
-                    .link(&sink)
-                    .map_err(|e| built(format!("cannot link {p} for {name}: {e}")))?;
-                parser
-                    .static_pad("sink")
-                    .ok_or_else(|| built(format!("{p} has no sink pad")))?
-            }
-            None => sink
-                .static_pad("sink")
-                .ok_or_else(|| built("appsink has no sink pad"))?,
-        };
-        let pad = internal_pad(name, Some(caps));
-        pad.set_active(true).map_err(built)?;
-        pad.link(&entry)
-            .map_err(|e| built(format!("cannot link {name} input: {e:?}")))?;
-        let stream_id = format!("{}/{name}", spec.name);
-        let _ = pad.store_sticky_event(&gst::event::StreamStart::builder(&stream_id).build());
-        let _ = pad.store_sticky_event(&gst::event::Caps::new(caps));
-        let _ = pad.store_sticky_event(&super::writer::file_segment());
-        match track {
-            Track::Video => writer.video = Some(pad),
-            Track::Audio => writer.audio = Some(pad),
         }
+        let slot = match track {
+            Track::Video => 0,
+            Track::Audio => 1,
+        };
+        if let Some(c) = conversion(&caps) {
+            if let Conv::Nal(form) = &c {
+                // The configuration's parameter sets go in front of
+                // keyframes that lack them.
+                let k = spec.param_sets.clone().unwrap_or_default();
+                if let Ok(mut k) = k.lock() {
+                    k.complete(form.codec, &form.params, true);
+                }
+                keepers[slot] = Some((form.codec, k));
+            }
+            parser = None;
+            out_caps = caps.clone();
+            conv[slot] = c;
+        }
+        match track {
+            Track::Video => kinds.0 = Some(kind),
+            Track::Audio => kinds.1 = Some(kind),
+        }
+        chains.push(Chain {
+            track,
+            caps,
+            parser,
+            repeat_params: codec.is_some() && parser.is_some(),
+            out_caps,
+        });
     }
-    bin.set_locked_state(true);
-    Ok(writer)
+    let file = match appwriter::create(spec) {
+        Ok(f) => f,
+        Err(e) => return Some(Err(e)),
+    };
+    let out = TsOutput {
+        conv,
+        scratch: Vec::new(),
+        file,
+        mux: TsMuxer::new(kinds.0, kinds.1),
+        buf: Vec::with_capacity(appwriter::WRITE_BEHIND_BYTES * 2),
+        buf_since: None,
+        keepers,
+    };
+    Some(appwriter::build(spec, chains, Box::new(out)))
 }

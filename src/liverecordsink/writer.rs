@@ -118,10 +118,13 @@ impl Writer {
     /// Builds and links the writer. Its bin posts EOS once the file sink has
     /// written everything.
     pub fn build(spec: WriterSpec<'_>) -> Result<Writer, WriterError> {
-        if spec.format == Format::Hls {
-            if let Some(kinds) = super::tswriter::native_kinds(&spec) {
-                return super::tswriter::build(&spec, kinds);
-            }
+        let lean = match spec.format {
+            Format::Hls => super::tswriter::build(&spec),
+            Format::Mp4 if spec.mp4_fragment_ms > 0 => super::mp4writer::build(&spec),
+            _ => None,
+        };
+        if let Some(lean) = lean {
+            return lean;
         }
         let bin = gst::Bin::with_name(&spec.name);
         let sink = make("filesink")?;

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The writers of the lean path (issue 14): per stream `[parser] ! appsink`,
+//! whose callback hands each frame to an [`Output`] (the element's own
+//! MPEG-TS or MP4 writer) on the pushing thread. No muxer thread, no
+//! GStreamer buffer per packet, and few writes: each output writes in
+//! batches (a fragment, or at most [`WRITE_BEHIND_BYTES`] /
+//! [`WRITE_BEHIND_NS`] of TS), and whatever is left once every stream ended.
+//!
+//! An output's error becomes an element error of the sink, reported by the
+//! element naming the file, like filesink's.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+
+use super::writer::{internal_pad, Writer, WriterError, WriterSpec};
+use crate::tsmux::Track;
+
+/// TS written at least when this much is waiting…
+pub const WRITE_BEHIND_BYTES: usize = 64 * 1024;
+/// …or when the waiting frames span this much media time.
+pub const WRITE_BEHIND_NS: u64 = 200_000_000;
+
+/// Why an output refused a frame.
+#[derive(Debug)]
+pub enum OutError {
+    Io(io::Error),
+    /// The frame cannot be written (no timestamp, no codec description).
+    Format(String),
+}
+
+impl From<io::Error> for OutError {
+    fn from(e: io::Error) -> Self {
+        OutError::Io(e)
+    }
+}
+
+/// One frame as the outputs take it; times in ns from the file's start.
+pub struct InFrame<'a> {
+    pub track: Track,
+    pub pts_ns: u64,
+    pub dts_ns: Option<u64>,
+    pub duration_ns: Option<u64>,
+    pub keyframe: bool,
+    pub data: &'a [u8],
+    /// The caps of the frame (codec description).
+    pub caps: Option<&'a gst::CapsRef>,
+}
+
+/// A file format written by the element itself.
+pub trait Output: Send + 'static {
+    fn frame(&mut self, f: &InFrame<'_>) -> Result<(), OutError>;
+    /// Every stream ended: what is left goes to the file.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// One stream's chain in front of its appsink.
+pub struct Chain {
+    pub track: Track,
+    /// The input caps.
+    pub caps: gst::Caps,
+    pub parser: Option<&'static str>,
+    /// H.264/H.265 parameter sets in front of every keyframe (HLS).
+    pub repeat_params: bool,
+    /// What the output takes.
+    pub out_caps: gst::Caps,
+}
+
+struct Shared {
+    out: Box<dyn Output>,
+    /// Streams that have not ended yet.
+    open: usize,
+}
+
+fn built(e: impl std::fmt::Display) -> WriterError {
+    WriterError::Build(e.to_string())
+}
+
+/// Posts an output's error on `sink` (the element turns it into its own
+/// error naming the file).
+fn report(sink: &gst_app::AppSink, path: &Path, e: OutError) {
+    match e {
+        OutError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC) => gst::element_error!(
+            sink,
+            gst::ResourceError::NoSpaceLeft,
+            ("No space left on the resource."),
+            ["Error while writing to file \"{}\": {}", path.display(), e]
+        ),
+        OutError::Io(e) => gst::element_error!(
+            sink,
+            gst::ResourceError::Write,
+            ("Error while writing to file \"{}\".", path.display()),
+            ["{}", e]
+        ),
+        OutError::Format(why) => {
+            gst::element_error!(sink, gst::StreamError::Mux, ["{}: {}", path.display(), why])
+        }
+    }
+}
+
+fn on_sample(
+    sink: &gst_app::AppSink,
+    shared: &Mutex<Shared>,
+    track: Track,
+    path: &Path,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+    let Some(buffer) = sample.buffer() else {
+        return Ok(gst::FlowSuccess::Ok);
+    };
+    let Some(pts) = buffer.pts().or(buffer.dts()) else {
+        report(
+            sink,
+            path,
+            OutError::Format("a frame without timestamp cannot be written".into()),
+        );
+        return Err(gst::FlowError::Error);
+    };
+    let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+    let frame = InFrame {
+        track,
+        pts_ns: pts.nseconds(),
+        dts_ns: buffer.dts().map(|d| d.nseconds()),
+        duration_ns: buffer.duration().map(|d| d.nseconds()),
+        keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        data: map.as_slice(),
+        caps: sample.caps(),
+    };
+    let mut guard = shared.lock().map_err(|_| gst::FlowError::Error)?;
+    if let Err(e) = guard.out.frame(&frame) {
+        drop(guard);
+        report(sink, path, e);
+        return Err(gst::FlowError::Error);
+    }
+    Ok(gst::FlowSuccess::Ok)
+}
+
+/// A stream ended; the last one to end finishes the file, before the
+/// sink's EOS reaches the element (which then closes the file).
+fn on_eos(sink: &gst_app::AppSink, shared: &Mutex<Shared>, path: &Path) {
+    let Ok(mut guard) = shared.lock() else { return };
+    guard.open = guard.open.saturating_sub(1);
+    if guard.open == 0 {
+        if let Err(e) = guard.out.finish() {
+            drop(guard);
+            report(sink, path, OutError::Io(e));
+        }
+    }
+}
+
+fn make(factory: &'static str) -> Result<gst::Element, WriterError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| WriterError::MissingElement(factory))
+}
+
+/// Builds the writer of `spec` whose streams go through `chains` into `out`.
+pub fn build(
+    spec: &WriterSpec<'_>,
+    chains: Vec<Chain>,
+    out: Box<dyn Output>,
+) -> Result<Writer, WriterError> {
+    let shared = Arc::new(Mutex::new(Shared {
+        out,
+        open: chains.len(),
+    }));
+    let bin = gst::Bin::with_name(&spec.name);
+    let mut writer = Writer {
+        bin: bin.clone(),
+        video: None,
+        audio: None,
+        part_path: spec.part_path.to_path_buf(),
+        inline_feed: true,
+    };
+    for chain in chains {
+        let name = match chain.track {
+            Track::Video => "video",
+            Track::Audio => "audio",
+        };
+        let sink = gst_app::AppSink::builder()
+            .name(format!("{name}-out"))
+            .caps(&chain.out_caps)
+            .sync(false)
+            .async_(false)
+            .build();
+        let (s, path): (_, PathBuf) = (shared.clone(), spec.part_path.to_path_buf());
+        let (s2, path2) = (shared.clone(), path.clone());
+        let track = chain.track;
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| on_sample(sink, &s, track, &path))
+                .eos(move |sink| on_eos(sink, &s2, &path2))
+                .build(),
+        );
+        bin.add(&sink).map_err(built)?;
+        let entry = match chain.parser {
+            Some(p) => {
+                let parser = make(p)?;
+                if chain.repeat_params {
+                    parser.set_property("config-interval", -1i32);
+                }
+                bin.add(&parser).map_err(built)?;
+                parser
+                    .link(&sink)
+                    .map_err(|e| built(format!("cannot link {p} for {name}: {e}")))?;
+                parser
+                    .static_pad("sink")
+                    .ok_or_else(|| built(format!("{p} has no sink pad")))?
+            }
+            None => sink
+                .static_pad("sink")
+                .ok_or_else(|| built("appsink has no sink pad"))?,
+        };
+        let pad = internal_pad(name, Some(&chain.caps));
+        pad.set_active(true).map_err(built)?;
+        pad.link(&entry)
+            .map_err(|e| built(format!("cannot link {name} input: {e:?}")))?;
+        let stream_id = format!("{}/{name}", spec.name);
+        let _ = pad.store_sticky_event(&gst::event::StreamStart::builder(&stream_id).build());
+        let _ = pad.store_sticky_event(&gst::event::Caps::new(&chain.caps));
+        let _ = pad.store_sticky_event(&super::writer::file_segment());
+        match chain.track {
+            Track::Video => writer.video = Some(pad),
+            Track::Audio => writer.audio = Some(pad),
+        }
+    }
+    bin.set_locked_state(true);
+    Ok(writer)
+}
+
+/// Creates the writer's `.part` file.
+pub fn create(spec: &WriterSpec<'_>) -> Result<std::fs::File, WriterError> {
+    std::fs::File::create(spec.part_path)
+        .map_err(|e| built(format!("cannot create {}: {e}", spec.part_path.display())))
+}
+
+/// The input caps of each present stream, when all are known.
+pub fn known_caps(spec: &WriterSpec<'_>) -> Option<Vec<(Track, gst::Caps)>> {
+    let mut out = Vec::new();
+    for (track, caps) in [(Track::Video, &spec.video), (Track::Audio, &spec.audio)] {
+        match caps {
+            None => {}
+            Some(None) => return None,
+            Some(Some(c)) => out.push((track, c.clone())),
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
