@@ -745,3 +745,43 @@ fn h265_segments_decode_alone_when_parameter_sets_come_once() {
     assert_eq!(frames, 120, "every frame decoded, segment by segment");
     assert_ffmpeg_decodes_cleanly(&playlist);
 }
+
+/// HLS segments are written behind by at most 200 ms of media (or 64 KiB,
+/// far more than 200 ms at this bitrate): while recording, the open
+/// `.ts.part` holds every frame the element took but the last few, as the
+/// README says (what a kill may lose on top of the pipeline's queues).
+#[test]
+fn open_segment_trails_its_input_by_at_most_200_ms_of_media() {
+    require_elements(&["videotestsrc", "x264enc", "h264parse"]);
+    let td = TestDir::new();
+    let r = Recording::launch(
+        "liverecordsink name=rec formats=hls hls-segment-duration=10 \
+         videotestsrc is-live=true num-buffers=120 ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! x264enc tune=zerolatency key-int-max=300 bitrate=300 ! h264parse ! rec.video",
+    );
+    r.set_location(&td);
+    let counter = r.count_pad("video");
+    r.play();
+    assert!(
+        wait_for(Duration::from_secs(20), || counter.count() >= 75),
+        "the element got {} frames in 20 s",
+        counter.count()
+    );
+    // What the element had taken, then what the file holds.
+    let taken = counter.count();
+    let part = with_ext(&files_under(td.path()), "part");
+    assert_eq!(part.len(), 1, "one open segment: {part:?}");
+    let copy = td.path().join("copy.ts");
+    std::fs::copy(&part[0], &copy).expect("copy the open segment");
+    let written = packets(&copy).video;
+    r.wait_eos(Duration::from_secs(30));
+    r.stop();
+    // 200 ms at 30 fps is 6 frames; one more may be on its way in.
+    assert!(
+        written <= taken && taken - written <= 7,
+        "{taken} frames taken, {written} in the open segment"
+    );
+    let closed = r.closed();
+    assert_eq!(closed.len(), 1, "{closed:#?}");
+    assert_eq!(get_u64(&closed[0], "video-frames"), 120);
+}

@@ -116,6 +116,7 @@ impl<W: Write + Seek> Mp4Writer<W> {
             first_dts: None,
             first_cto: 0,
             held: None,
+            spare: Vec::new(),
             frag: Vec::new(),
             frag_samples: Vec::new(),
             frag_dts: 0,
@@ -194,12 +195,15 @@ impl<W: Write + Seek> Mp4Writer<W> {
             t.first_dts = Some(dts);
             t.first_cto = cto;
         }
+        let mut data = std::mem::take(&mut t.spare);
+        data.clear();
+        data.extend_from_slice(s.data);
         t.held = Some(Held {
             dts,
             cto,
             key: s.keyframe,
             duration: s.duration_ns,
-            data: s.data.to_vec(),
+            data,
         });
         Ok(())
     }

@@ -38,6 +38,8 @@ pub(super) struct TrackState {
     pub(super) first_dts: Option<u64>,
     pub(super) first_cto: u32,
     pub(super) held: Option<Held>,
+    /// A held sample's buffer, for the next one.
+    pub(super) spare: Vec<u8>,
     /// The fragment being collected: data and (size, duration, cto, key).
     pub(super) frag: Vec<u8>,
     pub(super) frag_samples: Vec<(u32, u32, u32, bool)>,
@@ -60,8 +62,11 @@ impl TrackState {
         let size = u32::try_from(held.data.len()).unwrap_or(u32::MAX);
         self.frag.extend_from_slice(&held.data);
         self.frag_samples.push((size, dur, held.cto, held.key));
+        // Its buffer holds the next sample.
+        self.spare = held.data;
     }
 }
+
 /// An edit list entry: (duration in movie ticks, media time or -1 = empty).
 pub(super) type Edit = (u64, i64);
 
