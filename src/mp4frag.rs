@@ -283,7 +283,9 @@ fn index_boxes(path: &Path) -> io::Result<(Vec<u8>, Option<u64>)> {
             break;
         }
         if &head[4..8] == b"moov" || &head[4..8] == b"moof" {
-            if &head[4..8] == b"moov" {
+            if &head[4..8] == b"moov" && moov_at.is_none() {
+                // The first: a final moov appended by a writer killed
+                // before it finished is not the one counted.
                 moov_at = Some(pos);
             }
             let mut body = vec![0u8; size as usize];

@@ -67,8 +67,25 @@ pub struct Sample<'a> {
     pub data: &'a [u8],
 }
 
+/// Makes written data durable (a file's `sync_data`).
+pub trait SyncData {
+    fn sync_data(&self) -> io::Result<()>;
+}
+
+impl SyncData for std::fs::File {
+    fn sync_data(&self) -> io::Result<()> {
+        std::fs::File::sync_data(self)
+    }
+}
+
+impl SyncData for io::Cursor<Vec<u8>> {
+    fn sync_data(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes one MP4 file to `out` (see the module docs).
-pub struct Mp4Writer<W: Write + Seek> {
+pub struct Mp4Writer<W: Write + Seek + SyncData> {
     out: W,
     /// Video first when present (track 1), then audio (track 2).
     tracks: Vec<TrackState>,
@@ -78,6 +95,8 @@ pub struct Mp4Writer<W: Write + Seek> {
     /// Bytes written (the next write's offset).
     pos: u64,
     started: bool,
+    /// A write failed: the file's end is unknown, nothing more is written.
+    failed: bool,
     sequence: u32,
     /// Seconds since 1904 (MP4 creation time).
     created: u64,
@@ -102,7 +121,7 @@ fn media_head(span: u64) -> Vec<u8> {
     head
 }
 
-impl<W: Write + Seek> Mp4Writer<W> {
+impl<W: Write + Seek + SyncData> Mp4Writer<W> {
     /// A writer of a file with these tracks; each track's description comes
     /// with [`Mp4Writer::describe`] before its first sample. `created`:
     /// seconds since 1970.
@@ -116,6 +135,7 @@ impl<W: Write + Seek> Mp4Writer<W> {
             first_dts: None,
             first_cto: 0,
             held: None,
+            comp_end: 0,
             spare: Vec::new(),
             frag: Vec::new(),
             frag_samples: Vec::new(),
@@ -136,6 +156,7 @@ impl<W: Write + Seek> Mp4Writer<W> {
             frag_start_ns: None,
             pos: 0,
             started: false,
+            failed: false,
             sequence: 0,
             // 66 years and 17 leap days from 1904 to 1970.
             created: created + 2_082_844_800,
@@ -150,13 +171,6 @@ impl<W: Write + Seek> Mp4Writer<W> {
             .ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, "no such track in this file")
             })
-    }
-
-    /// Whether `track` has its description.
-    pub fn described(&self, track: Track) -> bool {
-        self.tracks
-            .iter()
-            .any(|t| t.track == track && t.spec.is_some())
     }
 
     /// Describes a track (its first description stays).
@@ -174,6 +188,7 @@ impl<W: Write + Seek> Mp4Writer<W> {
     /// Adds one frame (decode order within its track); a fragment that is
     /// long enough is written first.
     pub fn push(&mut self, track: Track, s: &Sample<'_>) -> io::Result<()> {
+        self.usable()?;
         let start = *self.frag_start_ns.get_or_insert(s.dts_ns);
         if s.dts_ns >= start.saturating_add(self.fragment_ns) && self.flush()? {
             self.frag_start_ns = Some(s.dts_ns);
@@ -205,6 +220,23 @@ impl<W: Write + Seek> Mp4Writer<W> {
             duration: s.duration_ns,
             data,
         });
+        Ok(())
+    }
+
+    fn usable(&self) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write to this file failed"));
+        }
+        Ok(())
+    }
+
+    /// Writes `b` at the end of the file; a failure makes the writer unusable.
+    fn append(&mut self, b: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.out.write_all(b) {
+            self.failed = true;
+            return Err(e);
+        }
+        self.pos += b.len() as u64;
         Ok(())
     }
 
@@ -286,13 +318,14 @@ impl<W: Write + Seek> Mp4Writer<W> {
                 });
             }
         });
-        self.out.write_all(&b)?;
-        self.pos += b.len() as u64;
+        let written = self.append(&b);
+        self.buf = b;
+        written?;
+        self.started = true;
         for t in &mut self.tracks {
             t.frag.clear();
             t.frag_samples.clear();
         }
-        self.buf = b;
         Ok(true)
     }
 
@@ -301,10 +334,20 @@ impl<W: Write + Seek> Mp4Writer<W> {
         bx(b, b"ftyp", |b| {
             b.extend_from_slice(b"isom");
             put32(b, 0x200);
-            b.extend_from_slice(b"isomiso2avc1mp41");
+            b.extend_from_slice(b"isomiso2");
+            let hevc = self.tracks.iter().any(|t| {
+                matches!(
+                    t.spec,
+                    Some(TrackSpec {
+                        codec: Codec::H265 { .. },
+                        ..
+                    })
+                )
+            });
+            b.extend_from_slice(if hevc { b"hvc1" } else { b"avc1" });
+            b.extend_from_slice(b"mp41");
         });
         debug_assert_eq!(b.len() as u64, MOOV_AT);
-        self.started = true;
         self.moov(b, None);
     }
 
@@ -336,7 +379,7 @@ impl<W: Write + Seek> Mp4Writer<W> {
                     put32(b, m);
                 }
                 b.extend_from_slice(&[0; 24]);
-                put32(b, tracks.len() as u32 + 1);
+                put32(b, tracks.iter().map(|t| t.id).max().unwrap_or(0) + 1);
             });
             for (t, e) in tracks.iter().zip(&edits) {
                 t.trak(b, created, e.as_deref());
@@ -360,6 +403,7 @@ impl<W: Write + Seek> Mp4Writer<W> {
     /// Writes what is left, the final `moov`, and turns the file into a
     /// normal MP4. A file that never had a frame stays empty.
     pub fn finish(&mut self) -> io::Result<()> {
+        self.usable()?;
         for t in &mut self.tracks {
             if let Some(held) = t.held.take() {
                 let last = t
@@ -395,13 +439,23 @@ impl<W: Write + Seek> Mp4Writer<W> {
         b.clear();
         self.moov(&mut b, Some(p0));
         let moov_at = self.pos;
-        self.out.write_all(&b)?;
-        self.pos += b.len() as u64;
-        // Everything between the ftyp and the final moov becomes media data.
+        let appended = self.append(&b);
+        self.buf = b;
+        appended?;
+        // The final moov is durable before the header that hides the
+        // fragments points to it: a crash in between leaves a fragmented
+        // file that recovery reads (its first moov).
         let head = media_head(moov_at - MOOV_AT);
-        self.out.seek(SeekFrom::Start(MOOV_AT))?;
-        self.out.write_all(&head)?;
-        self.out.seek(SeekFrom::Start(self.pos))?;
-        self.out.flush()
+        let patched = self
+            .out
+            .sync_data()
+            .and_then(|_| self.out.seek(SeekFrom::Start(MOOV_AT)))
+            .and_then(|_| self.out.write_all(&head))
+            .and_then(|_| self.out.seek(SeekFrom::Start(self.pos)))
+            .and_then(|_| self.out.flush());
+        if patched.is_err() {
+            self.failed = true;
+        }
+        patched
     }
 }

@@ -272,3 +272,111 @@ fn files_past_4_gib_get_64_bit_offsets_and_mdat() {
     let co64 = find(&b, &["co64"]).unwrap();
     assert_eq!(u64::from_be_bytes(co64[16..24].try_into().unwrap()), big);
 }
+
+/// A file that takes `room` bytes, then fails like a full disk.
+struct Full {
+    data: Vec<u8>,
+    room: usize,
+}
+
+impl std::io::Write for Full {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.data.len() + b.len() > self.room {
+            let n = self.room - self.data.len();
+            self.data.extend_from_slice(&b[..n]);
+            if n == 0 {
+                return Err(std::io::Error::other("no space left"));
+            }
+            return Ok(n);
+        }
+        self.data.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for Full {
+    fn seek(&mut self, _: std::io::SeekFrom) -> std::io::Result<u64> {
+        Ok(self.data.len() as u64)
+    }
+}
+
+impl SyncData for Full {
+    fn sync_data(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn after_a_failed_write_nothing_more_is_written() {
+    let out = Full {
+        data: Vec::new(),
+        room: 100_000,
+    };
+    let mut w = Mp4Writer::new(out, true, false, 1_000_000_000, 0);
+    w.describe(Track::Video, video()).unwrap();
+    let frame = 1_000_000_000 / 30;
+    let mut failed = None;
+    for i in 0..300u64 {
+        let data = vec![7u8; 2000];
+        let s = Sample {
+            dts_ns: i * frame,
+            pts_ns: i * frame,
+            duration_ns: None,
+            keyframe: i % 30 == 0,
+            data: &data,
+        };
+        if let Err(e) = w.push(Track::Video, &s) {
+            failed = Some((i, e));
+            break;
+        }
+    }
+    assert!(failed.is_some(), "the disk filled up");
+    let len = w.out.data.len();
+    assert!(w.finish().is_err(), "no final moov after a failed write");
+    let s = Sample {
+        dts_ns: 0,
+        pts_ns: 0,
+        duration_ns: None,
+        keyframe: true,
+        data: &[1],
+    };
+    assert!(w.push(Track::Video, &s).is_err());
+    assert_eq!(w.out.data.len(), len, "nothing written after the failure");
+}
+
+#[test]
+fn a_track_left_out_keeps_the_ids_apart_and_hevc_gets_its_brand() {
+    // Audio declared but never sent; video is H.265.
+    let mut w = Mp4Writer::new(Cursor::new(Vec::new()), true, true, 1_000_000_000, 0);
+    let mut spec = video();
+    spec.codec = Codec::H265 {
+        hvcc: vec![1; 23],
+        hev1: false,
+    };
+    w.describe(Track::Video, spec).unwrap();
+    for i in 0..3u64 {
+        let s = Sample {
+            dts_ns: i * 33_333_333,
+            pts_ns: i * 33_333_333,
+            duration_ns: None,
+            keyframe: i == 0,
+            data: &[1, 2],
+        };
+        w.push(Track::Video, &s).unwrap();
+    }
+    w.finish().unwrap();
+    let b = w.out.into_inner();
+    assert_eq!(&b[8..12], b"isom");
+    assert_eq!(&b[24..28], b"hvc1");
+    let moov = find(&b, &["moov"]).unwrap();
+    let mvhd = find(moov, &["mvhd"]).unwrap();
+    assert_eq!(be32(mvhd, 96), 2, "next track id");
+    let traks = boxes(moov)
+        .into_iter()
+        .filter(|(k, _, _)| k == "trak")
+        .count();
+    assert_eq!(traks, 1);
+}

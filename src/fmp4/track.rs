@@ -38,6 +38,9 @@ pub(super) struct TrackState {
     pub(super) first_dts: Option<u64>,
     pub(super) first_cto: u32,
     pub(super) held: Option<Held>,
+    /// End of the last presented sample, in ticks from the first decode
+    /// time (composition order may differ from decode order).
+    pub(super) comp_end: u64,
     /// A held sample's buffer, for the next one.
     pub(super) spare: Vec<u8>,
     /// The fragment being collected: data and (size, duration, cto, key).
@@ -62,6 +65,10 @@ impl TrackState {
         let size = u32::try_from(held.data.len()).unwrap_or(u32::MAX);
         self.frag.extend_from_slice(&held.data);
         self.frag_samples.push((size, dur, held.cto, held.key));
+        // Where this sample's presentation ends, from the first decode time.
+        let end =
+            held.dts - self.first_dts.unwrap_or(held.dts) + u64::from(held.cto) + u64::from(dur);
+        self.comp_end = self.comp_end.max(end);
         // Its buffer holds the next sample.
         self.spare = held.data;
     }
@@ -83,19 +90,21 @@ impl TrackState {
     /// the earliest first presentation time of all tracks (`p0_ns`).
     pub(super) fn edits(&self, p0_ns: u64) -> Vec<Edit> {
         let d0_ns = self.ns(self.first_dts.unwrap_or(0));
-        let dur = self.media_duration();
+        // The edit shows the composition timeline from `media_time` to the
+        // end of the last presented sample.
+        let shown =
+            |media_time: u64| to_movie(self.comp_end.saturating_sub(media_time), self.timescale);
         if d0_ns >= p0_ns {
             let empty = to_movie(self.ticks(d0_ns - p0_ns), self.timescale);
             let mut e = Vec::new();
             if empty > 0 {
                 e.push((empty, -1));
             }
-            e.push((to_movie(dur, self.timescale), 0));
+            e.push((shown(0), 0));
             e
         } else {
-            let skip = self.ticks(p0_ns - d0_ns).min(dur);
-            // The edit spans the whole composition timeline from `skip`.
-            vec![(to_movie(dur, self.timescale), skip as i64)]
+            let skip = self.ticks(p0_ns - d0_ns).min(self.comp_end);
+            vec![(shown(skip), skip as i64)]
         }
     }
 

@@ -10,7 +10,7 @@
 //! element naming the file, like filesink's.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use gst::prelude::*;
@@ -72,15 +72,24 @@ struct Shared {
     out: Box<dyn Output>,
     /// Streams that have not ended yet.
     open: usize,
+    /// Each stream's current caps (video, audio).
+    caps: [Option<gst::Caps>; 2],
+}
+
+fn slot(track: Track) -> usize {
+    match track {
+        Track::Video => 0,
+        Track::Audio => 1,
+    }
 }
 
 fn built(e: impl std::fmt::Display) -> WriterError {
     WriterError::Build(e.to_string())
 }
 
-/// Posts an output's error on `sink` (the element turns it into its own
-/// error naming the file).
-fn report(sink: &gst_app::AppSink, path: &Path, e: OutError) {
+/// Posts an output's error on the writer's bin (the element turns it into
+/// its own error naming the file).
+fn report(sink: &gst::Bin, path: &Path, e: OutError) {
     match e {
         OutError::Io(e) if e.raw_os_error() == Some(libc::ENOSPC) => gst::element_error!(
             sink,
@@ -100,25 +109,25 @@ fn report(sink: &gst_app::AppSink, path: &Path, e: OutError) {
     }
 }
 
-fn on_sample(
-    sink: &gst_app::AppSink,
+/// One frame of `track` into the output, on the pushing thread.
+fn on_buffer(
+    bin: &gst::Bin,
     shared: &Mutex<Shared>,
     track: Track,
     path: &Path,
+    buffer: &gst::BufferRef,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
-    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-    let Some(buffer) = sample.buffer() else {
-        return Ok(gst::FlowSuccess::Ok);
-    };
     let Some(pts) = buffer.pts().or(buffer.dts()) else {
         report(
-            sink,
+            bin,
             path,
             OutError::Format("a frame without timestamp cannot be written".into()),
         );
         return Err(gst::FlowError::Error);
     };
     let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+    let mut guard = shared.lock().map_err(|_| gst::FlowError::Error)?;
+    let sh = &mut *guard;
     let frame = InFrame {
         track,
         pts_ns: pts.nseconds(),
@@ -126,28 +135,87 @@ fn on_sample(
         duration_ns: buffer.duration().map(|d| d.nseconds()),
         keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
         data: map.as_slice(),
-        caps: sample.caps(),
+        caps: sh.caps[slot(track)].as_deref(),
     };
-    let mut guard = shared.lock().map_err(|_| gst::FlowError::Error)?;
-    if let Err(e) = guard.out.frame(&frame) {
+    if let Err(e) = sh.out.frame(&frame) {
         drop(guard);
-        report(sink, path, e);
+        report(bin, path, e);
         return Err(gst::FlowError::Error);
     }
     Ok(gst::FlowSuccess::Ok)
 }
 
-/// A stream ended; the last one to end finishes the file, before the
-/// sink's EOS reaches the element (which then closes the file).
-fn on_eos(sink: &gst_app::AppSink, shared: &Mutex<Shared>, path: &Path) {
+/// A stream ended; the last one to end finishes the file, then the bin
+/// posts EOS: the element closes the file.
+fn on_eos(bin: &gst::Bin, shared: &Mutex<Shared>, path: &Path) {
     let Ok(mut guard) = shared.lock() else { return };
     guard.open = guard.open.saturating_sub(1);
-    if guard.open == 0 {
-        if let Err(e) = guard.out.finish() {
-            drop(guard);
-            report(sink, path, OutError::Io(e));
-        }
+    if guard.open > 0 {
+        return;
     }
+    let finished = guard.out.finish();
+    drop(guard);
+    if let Err(e) = finished {
+        report(bin, path, OutError::Io(e));
+    }
+    let _ = bin.post_message(gst::message::Eos::builder().src(bin).build());
+}
+
+/// The sink pad at the end of a stream's chain: frames go to the output
+/// from the pushing thread (no sink element, no queue).
+fn output_pad(
+    name: &str,
+    bin: &gst::Bin,
+    shared: &Arc<Mutex<Shared>>,
+    track: Track,
+    path: &Path,
+    accepts: gst::Caps,
+) -> gst::Pad {
+    let weak = bin.downgrade();
+    let (s1, p1) = (shared.clone(), path.to_path_buf());
+    let chain = move |_: &gst::Pad, _: Option<&gst::Object>, buffer: gst::Buffer| {
+        let bin = weak.upgrade().ok_or(gst::FlowError::Flushing)?;
+        on_buffer(&bin, &s1, track, &p1, &buffer)
+    };
+    let weak = bin.downgrade();
+    let (s2, p2) = (shared.clone(), path.to_path_buf());
+    let event = move |_: &gst::Pad, _: Option<&gst::Object>, event: gst::Event| {
+        match event.view() {
+            gst::EventView::Caps(c) => {
+                if let Ok(mut sh) = s2.lock() {
+                    sh.caps[slot(track)] = Some(c.caps_owned());
+                }
+            }
+            gst::EventView::Eos(_) => {
+                if let Some(bin) = weak.upgrade() {
+                    on_eos(&bin, &s2, &p2);
+                }
+            }
+            _ => {}
+        }
+        true
+    };
+    gst::Pad::builder(gst::PadDirection::Sink)
+        .name(format!("{name}-out"))
+        .chain_function(chain)
+        .event_function(event)
+        .query_function(move |pad, parent, query| match query.view_mut() {
+            gst::QueryViewMut::Caps(q) => {
+                let caps = match q.filter() {
+                    Some(f) => f.intersect_with_mode(&accepts, gst::CapsIntersectMode::First),
+                    None => accepts.clone(),
+                };
+                q.set_result(&caps);
+                true
+            }
+            gst::QueryViewMut::AcceptCaps(q) => {
+                let ok = q.caps().can_intersect(&accepts);
+                q.set_result(ok);
+                true
+            }
+            _ => gst::Pad::query_default(pad, parent, query),
+        })
+        .build()
 }
 
 fn make(factory: &'static str) -> Result<gst::Element, WriterError> {
@@ -165,6 +233,7 @@ pub fn build(
     let shared = Arc::new(Mutex::new(Shared {
         out,
         open: chains.len(),
+        caps: [None, None],
     }));
     let bin = gst::Bin::with_name(&spec.name);
     let mut writer = Writer {
@@ -173,28 +242,22 @@ pub fn build(
         audio: None,
         part_path: spec.part_path.to_path_buf(),
         inline_feed: true,
+        keep: Vec::new(),
     };
     for chain in chains {
         let name = match chain.track {
             Track::Video => "video",
             Track::Audio => "audio",
         };
-        let sink = gst_app::AppSink::builder()
-            .name(format!("{name}-out"))
-            .caps(&chain.out_caps)
-            .sync(false)
-            .async_(false)
-            .build();
-        let (s, path): (_, PathBuf) = (shared.clone(), spec.part_path.to_path_buf());
-        let (s2, path2) = (shared.clone(), path.clone());
-        let track = chain.track;
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| on_sample(sink, &s, track, &path))
-                .eos(move |sink| on_eos(sink, &s2, &path2))
-                .build(),
+        let out = output_pad(
+            name,
+            &bin,
+            &shared,
+            chain.track,
+            spec.part_path,
+            chain.out_caps.clone(),
         );
-        bin.add(&sink).map_err(built)?;
+        out.set_active(true).map_err(built)?;
         let entry = match chain.parser {
             Some(p) => {
                 let parser = make(p)?;
@@ -202,17 +265,18 @@ pub fn build(
                     parser.set_property("config-interval", -1i32);
                 }
                 bin.add(&parser).map_err(built)?;
-                parser
-                    .link(&sink)
-                    .map_err(|e| built(format!("cannot link {p} for {name}: {e}")))?;
+                let src = parser
+                    .static_pad("src")
+                    .ok_or_else(|| built(format!("{p} has no src pad")))?;
+                src.link(&out)
+                    .map_err(|e| built(format!("cannot link {p} for {name}: {e:?}")))?;
                 parser
                     .static_pad("sink")
                     .ok_or_else(|| built(format!("{p} has no sink pad")))?
             }
-            None => sink
-                .static_pad("sink")
-                .ok_or_else(|| built("appsink has no sink pad"))?,
+            None => out.clone(),
         };
+        writer.keep.push(out);
         let pad = internal_pad(name, Some(&chain.caps));
         pad.set_active(true).map_err(built)?;
         pad.link(&entry)

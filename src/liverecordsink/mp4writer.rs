@@ -15,6 +15,28 @@ use crate::tsmux::Track;
 
 struct Mp4Output {
     w: Mp4Writer<std::fs::File>,
+    /// The caps each track was described with (video, audio).
+    described: [Option<gst::Caps>; 2],
+}
+
+fn codec_data(caps: &gst::CapsRef) -> Option<Vec<u8>> {
+    let b = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
+    let m = b.map_readable().ok()?;
+    Some(m.to_vec())
+}
+
+/// The sample rate an AudioSpecificConfig names (for caps without one).
+fn asc_rate(asc: &[u8]) -> u32 {
+    const RATES: [u32; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
+    match asc {
+        [a, b, ..] => RATES
+            .get(usize::from(((a & 7) << 1) | (b >> 7)))
+            .copied()
+            .unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn field<'a, T: gst::glib::value::FromValue<'a>>(
@@ -35,33 +57,60 @@ fn describe(caps: &gst::CapsRef) -> Result<TrackSpec, String> {
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(0)
     };
+    let mut rate = int("rate");
     let codec = match s.name().as_str() {
         "video/x-h264" => Codec::H264 { avcc: data },
         "video/x-h265" => Codec::H265 {
             hvcc: data,
             hev1: field::<&str>(s, "stream-format") == Some("hev1"),
         },
-        "audio/mpeg" => Codec::Aac { asc: data },
+        "audio/mpeg" => {
+            if rate == 0 {
+                rate = asc_rate(&data);
+            }
+            if rate == 0 {
+                return Err("AAC without a known sample rate".into());
+            }
+            Codec::Aac { asc: data }
+        }
         other => return Err(format!("{other} cannot go into this MP4 writer")),
     };
     Ok(TrackSpec {
         codec,
         width: int("width"),
         height: int("height"),
-        rate: int("rate"),
+        rate,
         channels: int("channels"),
     })
 }
 
 impl Output for Mp4Output {
     fn frame(&mut self, f: &InFrame<'_>) -> Result<(), OutError> {
-        if !self.w.described(f.track) {
-            let spec = f
-                .caps
-                .ok_or_else(|| "a frame without caps".to_string())
-                .and_then(describe)
-                .map_err(OutError::Format)?;
-            self.w.describe(f.track, spec)?;
+        let caps = f
+            .caps
+            .ok_or_else(|| OutError::Format("a frame without caps".into()))?;
+        let slot = match f.track {
+            Track::Video => 0,
+            Track::Audio => 1,
+        };
+        match &self.described[slot] {
+            None => {
+                self.w
+                    .describe(f.track, describe(caps).map_err(OutError::Format)?)?;
+                self.described[slot] = Some(caps.to_owned());
+            }
+            // New caps in the same file: the codec configuration must not
+            // change (the track has one sample description).
+            Some(d) if d.as_ptr() != caps.as_ptr() => {
+                if codec_data(d) != codec_data(caps) {
+                    return Err(OutError::Format(
+                        "the stream's codec configuration (codec_data) changed within a file"
+                            .into(),
+                    ));
+                }
+                self.described[slot] = Some(caps.to_owned());
+            }
+            Some(_) => {}
         }
         let sample = Sample {
             dts_ns: f.dts_ns.unwrap_or(f.pts_ns),
@@ -152,5 +201,12 @@ pub fn build(spec: &WriterSpec<'_>) -> Option<Result<Writer, WriterError>> {
         u64::from(spec.mp4_fragment_ms) * 1_000_000,
         created,
     );
-    Some(appwriter::build(spec, chains, Box::new(Mp4Output { w })))
+    Some(appwriter::build(
+        spec,
+        chains,
+        Box::new(Mp4Output {
+            w,
+            described: [None, None],
+        }),
+    ))
 }

@@ -143,7 +143,7 @@ impl Output for TsOutput {
         let data = match &self.keepers[slot] {
             Some((codec, k)) => match k.lock() {
                 Ok(mut k) => k.complete(*codec, input, f.keyframe),
-                Err(_) => std::borrow::Cow::Borrowed(f.data),
+                Err(_) => std::borrow::Cow::Borrowed(input),
             },
             None => std::borrow::Cow::Borrowed(input),
         };
@@ -169,16 +169,6 @@ impl Output for TsOutput {
 
     fn finish(&mut self) -> io::Result<()> {
         self.write_out()
-    }
-}
-
-impl Drop for TsOutput {
-    /// A writer shut down without EOS (an error elsewhere, a stop): what
-    /// was packetized still reaches the file.
-    fn drop(&mut self) {
-        if !self.buf.is_empty() {
-            let _ = self.write_out();
-        }
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Writer {
     /// A push never waits for the other stream (no muxer collecting both
     /// inputs): held frames can be fed from the calling thread.
     pub inline_feed: bool,
+    /// Pads of the writer outside its bin (the lean writers' output pads).
+    pub keep: Vec<gst::Pad>,
 }
 
 #[derive(Debug)]
@@ -175,6 +177,7 @@ impl Writer {
             audio: None,
             part_path: spec.part_path.to_path_buf(),
             inline_feed: false,
+            keep: Vec::new(),
         };
 
         for (kind, caps) in [("video", &spec.video), ("audio", &spec.audio)] {
@@ -281,7 +284,11 @@ impl Writer {
     /// Stops the writer and deactivates its input pads. The file is closed
     /// when this returns.
     pub fn shutdown(&self) {
-        for pad in [&self.video, &self.audio].into_iter().flatten() {
+        for pad in [&self.video, &self.audio]
+            .into_iter()
+            .flatten()
+            .chain(&self.keep)
+        {
             let _ = pad.set_active(false);
         }
         let _ = self.bin.set_state(gst::State::Null);
