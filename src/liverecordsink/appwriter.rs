@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The writers of the lean path (issue 14): per stream `[parser] ! appsink`,
-//! whose callback hands each frame to an [`Output`] (the element's own
-//! MPEG-TS or MP4 writer) on the pushing thread. No muxer thread, no
-//! GStreamer buffer per packet, and few writes: each output writes in
-//! batches (a fragment, or at most [`WRITE_BEHIND_BYTES`] /
-//! [`WRITE_BEHIND_NS`] of TS), and whatever is left once every stream ended.
+//! The writers of the lean path (issue 14): per stream `[parser]` ending in
+//! a bare sink pad (no sink element, no queue) whose chain function hands
+//! each frame to an [`Output`] (the element's own MPEG-TS or MP4 writer) on
+//! the pushing thread. No muxer thread, no GStreamer buffer per packet, and
+//! few writes: each output writes in batches (a fragment, or at most
+//! [`WRITE_BEHIND_BYTES`] / [`WRITE_BEHIND_NS`] of TS), and whatever is left
+//! once every stream ended; then the writer's bin posts EOS.
 //!
-//! An output's error becomes an element error of the sink, reported by the
-//! element naming the file, like filesink's.
+//! An output's error becomes an element error of the writer's bin, reported
+//! by the element naming the file, like filesink's.
 
 use std::io;
 use std::path::Path;
@@ -56,7 +57,7 @@ pub trait Output: Send + 'static {
     fn finish(&mut self) -> io::Result<()>;
 }
 
-/// One stream's chain in front of its appsink.
+/// One stream's chain in front of its output pad.
 pub struct Chain {
     pub track: Track,
     /// The input caps.
