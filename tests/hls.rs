@@ -785,3 +785,85 @@ fn open_segment_trails_its_input_by_at_most_200_ms_of_media() {
     assert_eq!(closed.len(), 1, "{closed:#?}");
     assert_eq!(get_u64(&closed[0], "video-frames"), 120);
 }
+
+/// H.265 in MP4's form (`hvc1` access units with `hvcC`) and raw AAC need
+/// no parser: HLS segments get them converted by the element (Annex B with
+/// the parameter sets before each keyframe, ADTS), the MP4 files are
+/// written by the element's own writer. Every segment decodes alone, and
+/// the segments and the MP4 files each hold every frame pushed.
+#[test]
+fn hvc1_and_raw_aac_are_recorded_without_parsers() {
+    require_elements(&[
+        "videotestsrc",
+        "x265enc",
+        "h265parse",
+        "audiotestsrc",
+        "avenc_aac",
+        "aacparse",
+    ]);
+    let td = TestDir::new();
+    let r = Recording::launch(
+        "liverecordsink name=rec formats=mp4+hls hls-segment-duration=1 record-interval=2 \
+         videotestsrc num-buffers=120 ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! x265enc key-int-max=30 speed-preset=ultrafast tune=zerolatency ! h265parse \
+         ! video/x-h265,stream-format=hvc1,alignment=au ! queue ! rec.video \
+         audiotestsrc num-buffers=180 ! avenc_aac ! aacparse \
+         ! audio/mpeg,stream-format=raw ! queue ! rec.audio",
+    );
+    r.set_location(&td);
+    let audio_in = r.count_pad("audio");
+    r.play();
+    r.wait_eos(Duration::from_secs(60));
+    let closed = r.closed();
+    r.stop();
+    assert!(r.errors().is_empty(), "{:?}", r.errors());
+    let of = |format: &str| -> Vec<PathBuf> {
+        closed
+            .iter()
+            .filter(|c| get_str(c, "format") == format)
+            .map(|c| PathBuf::from(get_str(c, "location")))
+            .collect()
+    };
+    let playlists = of("hls");
+    assert_eq!(playlists.len(), 1, "{closed:#?}");
+    let segments = parse_playlist(&playlists[0]).segment_paths();
+    assert!(segments.len() >= 4, "{segments:?}");
+    let (mut video, mut audio) = (0, 0);
+    for seg in &segments {
+        assert_pat_pmt_first(seg);
+        assert_starts_with_keyframe(seg);
+        let out = ffprobe(&[
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "json",
+            seg.to_str().unwrap(),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
+        for st in v["streams"].as_array().cloned().unwrap_or_default() {
+            let n: u64 = st["nb_read_frames"]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            match st["codec_name"].as_str() {
+                Some("hevc") => video += n,
+                Some("aac") => audio += n,
+                other => panic!("{}: unexpected stream {other:?}", seg.display()),
+            }
+        }
+    }
+    assert_eq!(video, 120, "every video frame decoded, segment by segment");
+    assert_eq!(audio, audio_in.count(), "every audio frame in the segments");
+    assert_ffmpeg_decodes_cleanly(&playlists[0]);
+    let probes = common::packets::assert_files_ok(&of("mp4"));
+    let stored = |kind: &str| probes.iter().map(|p| p.stored(kind)).sum::<u64>();
+    assert_eq!(stored("video"), 120, "video frames in the MP4 files");
+    assert_eq!(
+        stored("audio"),
+        audio_in.count(),
+        "audio frames in the MP4 files"
+    );
+}
