@@ -61,6 +61,16 @@ pub enum Track {
     Audio,
 }
 
+impl Track {
+    /// 0 for video, 1 for audio (per-track arrays).
+    pub fn index(self) -> usize {
+        match self {
+            Track::Video => 0,
+            Track::Audio => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Es {
     kind: StreamKind,

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::hls_check::*;
+use common::packets::decoded_video_frames;
 use common::process::{run_bounded, NODE_PKG};
 use common::scripted::*;
 use common::*;
@@ -720,27 +721,12 @@ fn h265_segments_decode_alone_when_parameter_sets_come_once() {
     for seg in &segments {
         assert_pat_pmt_first(seg);
         assert_starts_with_keyframe(seg);
-        let out = ffprobe(&[
-            "-v",
-            "error",
-            "-select_streams",
-            "v",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,nb_read_frames",
-            "-of",
-            "json",
-            seg.to_str().unwrap(),
-        ]);
-        let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
-        let stream = &v["streams"][0];
-        assert_eq!(stream["codec_name"], "hevc", "{}", seg.display());
-        let n: u64 = stream["nb_read_frames"]
-            .as_str()
-            .unwrap_or("0")
-            .parse()
-            .unwrap();
-        frames += n;
+        let video: Vec<_> = ffprobe_streams(seg, "codec_type,codec_name", false)
+            .into_iter()
+            .filter(|st| st["codec_type"] == "video")
+            .collect();
+        assert_eq!(video[0]["codec_name"], "hevc", "{}", seg.display());
+        frames += decoded_video_frames(seg).unwrap_or_else(|e| panic!("{}: {e}", seg.display()));
     }
     assert_eq!(frames, 120, "every frame decoded, segment by segment");
     assert_ffmpeg_decodes_cleanly(&playlist);
@@ -832,28 +818,8 @@ fn hvc1_and_raw_aac_are_recorded_without_parsers() {
     for seg in &segments {
         assert_pat_pmt_first(seg);
         assert_starts_with_keyframe(seg);
-        let out = ffprobe(&[
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,nb_read_frames",
-            "-of",
-            "json",
-            seg.to_str().unwrap(),
-        ]);
-        let v: serde_json::Value = serde_json::from_str(&out).expect("ffprobe JSON");
-        for st in v["streams"].as_array().cloned().unwrap_or_default() {
-            let n: u64 = st["nb_read_frames"]
-                .as_str()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            match st["codec_name"].as_str() {
-                Some("hevc") => video += n,
-                Some("aac") => audio += n,
-                other => panic!("{}: unexpected stream {other:?}", seg.display()),
-            }
-        }
+        video += decoded_video_frames(seg).unwrap_or_else(|e| panic!("{}: {e}", seg.display()));
+        audio += packets(seg).audio;
     }
     assert_eq!(video, 120, "every video frame decoded, segment by segment");
     assert_eq!(audio, audio_in.count(), "every audio frame in the segments");

@@ -118,10 +118,7 @@ impl TrackState {
     }
 
     pub(super) fn trak(&self, b: &mut Vec<u8>, created: u64, edits: Option<&[Edit]>) {
-        let spec = match &self.held_spec() {
-            Some(s) => (*s).clone(),
-            None => return,
-        };
+        let Some(spec) = &self.spec else { return };
         let media = if edits.is_some() {
             self.media_duration()
         } else {
@@ -208,7 +205,7 @@ impl TrackState {
                     bx(b, b"stbl", |b| {
                         fbx(b, b"stsd", 0, 0, |b| {
                             put32(b, 1);
-                            sample_entry(b, &spec);
+                            sample_entry(b, spec);
                         });
                         if edits.is_some() {
                             sample_tables(b, &self.all);
@@ -219,9 +216,5 @@ impl TrackState {
                 });
             });
         });
-    }
-
-    pub(super) fn held_spec(&self) -> Option<&TrackSpec> {
-        self.spec.as_ref()
     }
 }

@@ -77,13 +77,6 @@ struct Shared {
     caps: [Option<gst::Caps>; 2],
 }
 
-fn slot(track: Track) -> usize {
-    match track {
-        Track::Video => 0,
-        Track::Audio => 1,
-    }
-}
-
 fn built(e: impl std::fmt::Display) -> WriterError {
     WriterError::Build(e.to_string())
 }
@@ -136,7 +129,7 @@ fn on_buffer(
         duration_ns: buffer.duration().map(|d| d.nseconds()),
         keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
         data: map.as_slice(),
-        caps: sh.caps[slot(track)].as_deref(),
+        caps: sh.caps[track.index()].as_deref(),
     };
     if let Err(e) = sh.out.frame(&frame) {
         drop(guard);
@@ -184,7 +177,7 @@ fn output_pad(
         match event.view() {
             gst::EventView::Caps(c) => {
                 if let Ok(mut sh) = s2.lock() {
-                    sh.caps[slot(track)] = Some(c.caps_owned());
+                    sh.caps[track.index()] = Some(c.caps_owned());
                 }
             }
             gst::EventView::Eos(_) => {
@@ -299,6 +292,28 @@ pub fn build(
 pub fn create(spec: &WriterSpec<'_>) -> Result<std::fs::File, WriterError> {
     std::fs::File::create(spec.part_path)
         .map_err(|e| built(format!("cannot create {}: {e}", spec.part_path.display())))
+}
+
+/// Whether caps are in MP4's form: `avc`/`hvc1`/`hev1` access units or raw
+/// AAC, with `codec_data` (no parser needed for MP4; converted for TS).
+pub fn mp4_form(caps: &gst::CapsRef) -> bool {
+    caps.structure(0).is_some_and(|s| {
+        let format = s.get::<&str>("stream-format").ok();
+        let au = s.get::<&str>("alignment").ok() == Some("au");
+        let ready = match s.name().as_str() {
+            "video/x-h264" => format == Some("avc") && au,
+            "video/x-h265" => matches!(format, Some("hvc1" | "hev1")) && au,
+            _ => format == Some("raw"),
+        };
+        ready && s.has_field("codec_data")
+    })
+}
+
+/// The `codec_data` of caps.
+pub fn codec_data(caps: &gst::CapsRef) -> Option<Vec<u8>> {
+    let b = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
+    let m = b.map_readable().ok()?;
+    Some(m.to_vec())
 }
 
 /// The input caps of each present stream, when all are known.

@@ -19,12 +19,6 @@ struct Mp4Output {
     described: [Option<gst::Caps>; 2],
 }
 
-fn codec_data(caps: &gst::CapsRef) -> Option<Vec<u8>> {
-    let b = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
-    let m = b.map_readable().ok()?;
-    Some(m.to_vec())
-}
-
 /// The sample rate an AudioSpecificConfig names (for caps without one).
 fn asc_rate(asc: &[u8]) -> u32 {
     const RATES: [u32; 13] = [
@@ -89,10 +83,7 @@ impl Output for Mp4Output {
         let caps = f
             .caps
             .ok_or_else(|| OutError::Format("a frame without caps".into()))?;
-        let slot = match f.track {
-            Track::Video => 0,
-            Track::Audio => 1,
-        };
+        let slot = f.track.index();
         match &self.described[slot] {
             None => {
                 self.w
@@ -102,7 +93,7 @@ impl Output for Mp4Output {
             // New caps in the same file: the codec configuration must not
             // change (the track has one sample description).
             Some(d) if d.as_ptr() != caps.as_ptr() => {
-                if codec_data(d) != codec_data(caps) {
+                if appwriter::codec_data(d) != appwriter::codec_data(caps) {
                     return Err(OutError::Format(
                         "the stream's codec configuration (codec_data) changed within a file"
                             .into(),
@@ -125,22 +116,6 @@ impl Output for Mp4Output {
     fn finish(&mut self) -> io::Result<()> {
         self.w.finish()
     }
-}
-
-/// Whether caps are what MP4 takes as they are.
-fn mp4_form(caps: &gst::Caps) -> bool {
-    caps.structure(0).is_some_and(|s| {
-        let format = field::<&str>(s, "stream-format");
-        let ready = match s.name().as_str() {
-            "video/x-h264" => format == Some("avc") && field::<&str>(s, "alignment") == Some("au"),
-            "video/x-h265" => {
-                matches!(format, Some("hvc1" | "hev1"))
-                    && field::<&str>(s, "alignment") == Some("au")
-            }
-            _ => format == Some("raw"),
-        };
-        ready && s.has_field("codec_data")
-    })
 }
 
 /// The chain of a stream this writer takes, or `None`.
@@ -169,7 +144,7 @@ fn chain(track: Track, caps: gst::Caps) -> Option<Chain> {
         ),
         _ => return None,
     };
-    let ready = mp4_form(&caps);
+    let ready = appwriter::mp4_form(&caps);
     Some(Chain {
         track,
         out_caps: if ready { caps.clone() } else { out_caps },

@@ -85,16 +85,14 @@ enum Conv {
 /// The conversion that lets a stream in MP4's form (`avc`/`hvc1`/`hev1`
 /// access units, raw AAC, with `codec_data`) skip the parser.
 fn conversion(caps: &gst::Caps) -> Option<Conv> {
-    let s = caps.structure(0)?;
-    let data = s.get::<gst::Buffer>("codec_data").ok()?;
-    let data = data.map_readable().ok()?;
-    let format = s.get::<&str>("stream-format").ok()?;
-    let au = s.get::<&str>("alignment").ok() == Some("au");
-    match (s.name().as_str(), format) {
-        ("video/x-h264", "avc") if au => NalForm::from_avcc(&data).map(Conv::Nal),
-        ("video/x-h265", "hvc1" | "hev1") if au => NalForm::from_hvcc(&data).map(Conv::Nal),
-        ("audio/mpeg", "raw") => Adts::from_asc(&data).map(Conv::Adts),
-        _ => None,
+    if !appwriter::mp4_form(caps) {
+        return None;
+    }
+    let data = appwriter::codec_data(caps)?;
+    match caps.structure(0)?.name().as_str() {
+        "video/x-h264" => NalForm::from_avcc(&data).map(Conv::Nal),
+        "video/x-h265" => NalForm::from_hvcc(&data).map(Conv::Nal),
+        _ => Adts::from_asc(&data).map(Conv::Adts),
     }
 }
 
@@ -124,10 +122,7 @@ impl TsOutput {
 
 impl Output for TsOutput {
     fn frame(&mut self, f: &InFrame<'_>) -> Result<(), OutError> {
-        let slot = match f.track {
-            Track::Video => 0,
-            Track::Audio => 1,
-        };
+        let slot = f.track.index();
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         let input = match &self.conv[slot] {
@@ -196,10 +191,7 @@ pub fn build(spec: &WriterSpec<'_>) -> Option<Result<Writer, WriterError>> {
                 keepers[0] = Some((c, k.clone()));
             }
         }
-        let slot = match track {
-            Track::Video => 0,
-            Track::Audio => 1,
-        };
+        let slot = track.index();
         if let Some(c) = conversion(&caps) {
             if let Conv::Nal(form) = &c {
                 // The configuration's parameter sets go in front of
@@ -222,7 +214,7 @@ pub fn build(spec: &WriterSpec<'_>) -> Option<Result<Writer, WriterError>> {
             track,
             caps,
             parser,
-            repeat_params: codec.is_some() && parser.is_some(),
+            repeat_params: codec.is_some(),
             out_caps,
         });
     }
